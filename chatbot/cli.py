@@ -1,0 +1,150 @@
+"""`chatbot` command line: one subcommand per user action, each calling one service method.
+
+    chatbot ingest knowledge_base/ new-doc.pdf
+    chatbot docs list --json
+    chatbot docs delete refund-policy
+    chatbot ask "How long do refunds take?" --json
+    chatbot serve
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from chatbot.config import Settings
+
+
+def _service(settings: Settings | None = None):
+    from chatbot.service import make_service
+
+    return make_service(settings or Settings())
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    service = _service()
+    refused = 0
+    for result in service.ingest_paths(args.paths):
+        print(result.line(), flush=True)
+        refused += result.status == "refused"
+    return 1 if refused else 0
+
+
+def cmd_docs_list(args: argparse.Namespace) -> int:
+    docs = _service().documents()
+    if args.json:
+        print(json.dumps([d.to_dict() for d in docs], indent=2))
+    else:
+        for d in docs:
+            print(f"{d.doc_id:<40} {d.chunks:>4} chunks  {d.indexed_at}  {d.title}")
+        print(f"{len(docs)} documents")
+    return 0
+
+
+def cmd_docs_delete(args: argparse.Namespace) -> int:
+    if _service().delete(args.doc_id):
+        print(f"deleted {args.doc_id}")
+        return 0
+    print(f"no document with id {args.doc_id!r}", file=sys.stderr)
+    return 1
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    from chatbot.service import ServiceError
+
+    service = _service()
+    try:
+        if args.json:
+            print(json.dumps(service.ask(args.question, mode=args.mode).to_dict(), indent=2))
+            return 0
+        answer = None
+        for event in service.stream(args.question, mode=args.mode):
+            if event.kind == "token":
+                print(event.token, end="", flush=True)
+            elif event.kind == "done":
+                answer = event.answer
+    except ServiceError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    assert answer is not None
+    print("\n")
+    if answer.refused:
+        print("(declined: not in the knowledge base)")
+    for n, s in enumerate(answer.sources, start=1):
+        print(f"[{n}] {s.title}{' > ' + s.section if s.section else ''}  ({s.source}, score {s.score:.2f})")
+    print(f"-- {answer.model}, {answer.mode}, first token {answer.ttft_s:.2f}s, total {answer.latency_s:.2f}s")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    settings = Settings()
+    if not args.no_index:
+        service = _service(settings)
+        results = service.ensure_sample_kb()
+        if results:
+            print(f"Indexed the sample knowledge base from {settings.kb_dir}:")
+            for r in results:
+                print("  " + r.line())
+        del service
+    app = Path(__file__).parent / "ui" / "app.py"
+    command = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(args.port),
+               "--server.address", args.address, "--server.headless", "true",
+               "--browser.gatherUsageStats", "false"]
+    return subprocess.call(command, env=os.environ.copy())
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="chatbot", description="Self-hosted customer-support chatbot.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("ingest", help="index files or folders")
+    p.add_argument("paths", nargs="+")
+    p.set_defaults(func=cmd_ingest)
+
+    docs = sub.add_parser("docs", help="list or delete indexed documents").add_subparsers(dest="action",
+                                                                                          required=True)
+    p = docs.add_parser("list")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_docs_list)
+    p = docs.add_parser("delete")
+    p.add_argument("doc_id")
+    p.set_defaults(func=cmd_docs_delete)
+
+    p = sub.add_parser("ask", help="answer one question")
+    p.add_argument("question")
+    p.add_argument("--mode", default="rag", choices=["rag", "finetuned", "hybrid", "base"])
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_ask)
+
+    p = sub.add_parser("serve", help="index the sample KB if the store is empty, then start the web app")
+    p.add_argument("--port", type=int, default=8501)
+    p.add_argument("--address", default="0.0.0.0")
+    p.add_argument("--no-index", action="store_true", help="don't index the sample knowledge base")
+    p.set_defaults(func=cmd_serve)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    quiet_libraries()
+    return args.func(args)
+
+
+def quiet_libraries() -> None:
+    """Progress bars and advisory warnings from model libraries drown the CLI's own output."""
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,87 @@
+"""One typed Settings object. Every field is read from a `CHATBOT_`-prefixed environment variable
+(or a `.env` file); nothing happens at import time."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PACKAGED_EMBEDDINGS = "packaged:all-minilm-l6-v2"
+PACKAGED_CHAT = "packaged:qwen2.5-coder-0.5b-instruct"
+PACKAGED_SMALL_CHAT = "packaged:smollm2-135m-instruct"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CHATBOT_", env_file=".env", extra="ignore")
+
+    # --- where state lives -------------------------------------------------------------------
+    home: Path = Field(
+        default=Path.home() / ".chatbot",
+        description="Folder holding all state: vector store, database, converted models, uploads.",
+    )
+    kb_dir: Path = Field(
+        default=Path("knowledge_base"),
+        description="Sample knowledge base indexed by `chatbot serve` when the store is empty.",
+    )
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; default is SQLite at HOME/chatbot.db."
+    )
+    chroma_url: str | None = Field(
+        default=None, description="http://host:port of a Chroma server; default is embedded Chroma in HOME."
+    )
+    collection: str = Field(default="support_kb", description="Chroma collection name.")
+
+    # --- models ------------------------------------------------------------------------------
+    embedding_model: str = Field(
+        default=PACKAGED_EMBEDDINGS,
+        description="sentence-transformers model: 'packaged:all-minilm-l6-v2', a hub id or a folder.",
+    )
+    chat_backend: Literal["transformers", "openai"] = Field(
+        default="transformers",
+        description="'transformers' runs the model in-process; 'openai' calls an OpenAI-compatible server.",
+    )
+    chat_model: str = Field(
+        default=PACKAGED_CHAT,
+        description="Chat model: 'packaged:<name>', a hub id, a local folder or .gguf file, or the "
+        "server's model name with the openai backend.",
+    )
+    openai_base_url: str | None = Field(
+        default=None, description="Base URL of the OpenAI-compatible server, e.g. http://localhost:8000/v1."
+    )
+    openai_api_key: SecretStr = Field(default=SecretStr("not-needed"), description="API key for that server.")
+    max_new_tokens: int = Field(default=256, ge=1, description="Longest answer, in tokens.")
+    temperature: float = Field(default=0.0, ge=0.0, description="Sampling temperature; 0 is greedy.")
+    torch_threads: int | None = Field(default=None, description="CPU threads for torch; default all cores.")
+
+    # --- ingestion and retrieval -------------------------------------------------------------
+    chunk_size: int = Field(default=900, ge=100, description="Largest chunk, in characters.")
+    chunk_overlap: int = Field(default=120, ge=0, description="Overlap between chunks of one section.")
+    max_upload_mb: float = Field(default=20.0, gt=0, description="Files above this size are refused unread.")
+    top_k: int = Field(default=4, ge=1, description="Chunks put in the prompt.")
+    candidates: int = Field(default=20, ge=1, description="Candidates each retriever returns before fusion.")
+    keyword_weight: float = Field(
+        default=0.5, ge=0.0, le=1.0, description="Share of the keyword (BM25) ranking in the fused ranking."
+    )
+    min_relevance: float = Field(
+        default=0.30,
+        ge=0.0,
+        le=1.0,
+        description="Refuse when the best chunk's cosine similarity to the question is below this.",
+    )
+    history_turns: int = Field(default=4, ge=0, description="Earlier turns used to rewrite a follow-up.")
+    max_question_chars: int = Field(default=2000, ge=10, description="Longer chat messages are cut to this.")
+
+    @property
+    def database(self) -> str:
+        return self.database_url or f"sqlite:///{self.home / 'chatbot.db'}"
+
+    @property
+    def chroma_dir(self) -> Path:
+        return self.home / "chroma"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.home / "models"

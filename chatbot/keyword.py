@@ -1,0 +1,71 @@
+"""A small in-memory BM25 index. Keyword matching catches what embeddings blur: product names, error
+codes ("E-104") and menu paths."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter, defaultdict
+
+STOPWORDS = frozenset(
+    "a an and are as at be but by can do does for from how i if in is it its me my of on or our so that the "
+    "their there this to was we what when where which who why will with you your".split()
+)
+_TOKEN = re.compile(r"[a-z0-9]+(?:[-_./][a-z0-9]+)*")
+
+
+def tokenize(text: str) -> list[str]:
+    """Lower-case word tokens; compound tokens such as error codes are kept whole *and* split.
+
+    >>> tokenize("Error E-104 on the Hub's LEDs")
+    ['error', 'e-104', 'e', '104', 'hub', 'led']
+    """
+    out: list[str] = []
+    for match in _TOKEN.finditer(text.lower()):
+        token = match.group()
+        parts = re.split(r"[-_./]", token)
+        if len(parts) > 1:
+            out.append(token)
+            out.extend(_norm(p) for p in parts if p and p not in STOPWORDS)
+        elif token not in STOPWORDS and len(token) > 0:
+            out.append(_norm(token))
+    return [t for t in out if t and t != "s"]
+
+
+def _norm(word: str) -> str:
+    """A deliberately light stemmer: plural and possessive 's' only."""
+    if len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
+        return word[:-1]
+    return word
+
+
+class BM25:
+    """Okapi BM25 over a fixed list of texts; `search` returns (position, score) best first."""
+
+    def __init__(self, texts: list[str], k1: float = 1.2, b: float = 0.75):
+        self.k1, self.b = k1, b
+        self.postings: dict[str, list[tuple[int, int]]] = defaultdict(list)
+        self.lengths: list[int] = []
+        for position, text in enumerate(texts):
+            counts = Counter(tokenize(text))
+            self.lengths.append(sum(counts.values()))
+            for term, tf in counts.items():
+                self.postings[term].append((position, tf))
+        self.n = len(texts)
+        self.avg_len = (sum(self.lengths) / self.n) if self.n else 0.0
+
+    def idf(self, term: str) -> float:
+        df = len(self.postings.get(term, ()))
+        return math.log(1 + (self.n - df + 0.5) / (df + 0.5))
+
+    def search(self, query: str, k: int) -> list[tuple[int, float]]:
+        scores: dict[int, float] = defaultdict(float)
+        for term in set(tokenize(query)):
+            postings = self.postings.get(term)
+            if not postings:
+                continue
+            idf = self.idf(term)
+            for position, tf in postings:
+                norm = self.k1 * (1 - self.b + self.b * self.lengths[position] / self.avg_len)
+                scores[position] += idf * tf * (self.k1 + 1) / (tf + norm)
+        return sorted(scores.items(), key=lambda kv: -kv[1])[:k]

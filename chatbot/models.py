@@ -1,0 +1,171 @@
+"""Model factories: `make_embeddings(settings)` and `make_chat_model(settings)`. The chat backend is one
+`match` on a setting; both backends are LangChain `BaseChatModel`s, so chains don't care which runs."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+from langchain_core.callbacks import CallbackManagerForLLMRun
+from langchain_core.embeddings import Embeddings
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from pydantic import ConfigDict, PrivateAttr
+
+from chatbot.config import Settings
+from chatbot.model_files import resolve_chat_model, resolve_embedding_model
+
+log = logging.getLogger(__name__)
+
+# One lock per loaded model object: torch generation on a shared model is serialised, so concurrent
+# browser sessions queue instead of fighting over the CPU (and the KV cache stays per request).
+ROLE = {"system": "system", "human": "user", "ai": "assistant", "user": "user", "assistant": "assistant"}
+
+
+def make_embeddings(settings: Settings) -> Embeddings:
+    from langchain_huggingface import HuggingFaceEmbeddings
+
+    return HuggingFaceEmbeddings(
+        model_name=resolve_embedding_model(settings.embedding_model),
+        model_kwargs={"device": "cpu"},
+        encode_kwargs={"normalize_embeddings": True, "batch_size": 32},
+    )
+
+
+def make_chat_model(settings: Settings, model: str | None = None) -> BaseChatModel:
+    """The chat model named by `model` (default: settings.chat_model) on the configured backend."""
+    name = model or settings.chat_model
+    match settings.chat_backend:
+        case "transformers":
+            return LocalChatModel.load(name, settings)
+        case "openai":
+            try:
+                from langchain_openai import ChatOpenAI
+            except ImportError as exc:
+                raise RuntimeError("The openai backend needs `pip install -e '.[openai]'`.") from exc
+            if not settings.openai_base_url:
+                raise RuntimeError("CHATBOT_OPENAI_BASE_URL must be set for the openai backend.")
+            return ChatOpenAI(
+                model=name,
+                base_url=settings.openai_base_url,
+                api_key=settings.openai_api_key,
+                temperature=settings.temperature,
+                max_completion_tokens=settings.max_new_tokens,
+                streaming=True,
+                stream_usage=True,
+                timeout=120,
+            )
+        case other:
+            raise ValueError(f"Unknown chat backend {other!r}")
+
+
+class LocalChatModel(BaseChatModel):
+    """A transformers causal LM behind LangChain's chat interface, with token streaming."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    model_name: str
+    max_new_tokens: int = 256
+    temperature: float = 0.0
+    hf_model: Any = None
+    tokenizer: Any = None
+    _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+
+    @classmethod
+    def load(cls, name: str, settings: Settings) -> LocalChatModel:
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        if settings.torch_threads:
+            torch.set_num_threads(settings.torch_threads)
+        path = resolve_chat_model(name, settings.models_dir)
+        tokenizer = AutoTokenizer.from_pretrained(str(path))
+        dtype = torch.bfloat16 if not torch.cuda.is_available() else torch.float16
+        hf_model = AutoModelForCausalLM.from_pretrained(str(path), dtype=dtype)
+        if torch.cuda.is_available():
+            hf_model = hf_model.to("cuda")
+        hf_model.eval()
+        display = name.removeprefix("packaged:") if name.startswith("packaged:") else str(path).rstrip("/")
+        return cls(model_name=display, max_new_tokens=settings.max_new_tokens,
+                   temperature=settings.temperature, hf_model=hf_model, tokenizer=tokenizer)
+
+    @property
+    def _llm_type(self) -> str:
+        return "local-transformers"
+
+    @property
+    def _identifying_params(self) -> dict[str, Any]:
+        return {"model_name": self.model_name}
+
+    def _inputs(self, messages: list[BaseMessage]):
+        chat = [{"role": ROLE.get(m.type, "user"), "content": str(m.content)} for m in messages]
+        encoded = self.tokenizer.apply_chat_template(chat, add_generation_prompt=True, return_tensors="pt",
+                                                     return_dict=True)
+        return {k: v.to(self.hf_model.device) for k, v in encoded.items()}
+
+    def _gen_kwargs(self, max_new_tokens: int | None) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {"max_new_tokens": max_new_tokens or self.max_new_tokens,
+                                  "pad_token_id": self.tokenizer.pad_token_id or self.tokenizer.eos_token_id}
+        if self.temperature > 0:
+            kwargs.update(do_sample=True, temperature=self.temperature)
+        else:
+            kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+        return kwargs
+
+    def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
+                  run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> ChatResult:
+        text, usage = "", None
+        for chunk in self._stream(messages, stop, run_manager, **kwargs):
+            text += str(chunk.message.content)
+            usage = chunk.message.usage_metadata or usage
+        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=text, usage_metadata=usage))])
+
+    def _stream(self, messages: list[BaseMessage], stop: list[str] | None = None,
+                run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any
+                ) -> Iterator[ChatGenerationChunk]:
+        import torch
+        from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
+
+        cancel = threading.Event()
+
+        class _Cancel(StoppingCriteria):
+            def __call__(self, input_ids, scores, **kw) -> bool:  # noqa: ARG002
+                return cancel.is_set()
+
+        inputs = self._inputs(messages)
+        n_prompt = int(inputs["input_ids"].shape[-1])
+        streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=600)
+        result: dict[str, Any] = {}
+
+        def run() -> None:
+            try:
+                with torch.inference_mode():
+                    out = self.hf_model.generate(**inputs, streamer=streamer,
+                                                 stopping_criteria=StoppingCriteriaList([_Cancel()]),
+                                                 **self._gen_kwargs(kwargs.get("max_new_tokens")))
+                result["n_out"] = int(out.shape[-1]) - n_prompt
+            except Exception as exc:  # surfaced to the caller below
+                result["error"] = exc
+                streamer.end()
+
+        with self._lock:
+            worker = threading.Thread(target=run, daemon=True)
+            worker.start()
+            try:
+                for piece in streamer:
+                    if piece:
+                        if run_manager:
+                            run_manager.on_llm_new_token(piece)
+                        yield ChatGenerationChunk(message=AIMessageChunk(content=piece))
+            finally:
+                cancel.set()
+                worker.join()
+        if "error" in result:
+            raise result["error"]
+        n_out = result.get("n_out", 0)
+        yield ChatGenerationChunk(message=AIMessageChunk(
+            content="", usage_metadata={"input_tokens": n_prompt, "output_tokens": n_out,
+                                        "total_tokens": n_prompt + n_out}))

@@ -1,0 +1,214 @@
+"""The one facade the UI and the CLI call: ingest, list, delete, ask, stream. It owns the heavy
+objects (embeddings, chat models, store, database); build it once with `make_service(settings)`."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import unicodedata
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+
+from langchain_core.embeddings import Embeddings
+from langchain_core.language_models import BaseChatModel
+
+from chatbot import prompts
+from chatbot.chain import make_condense_step, make_generate_step, make_prepare_step
+from chatbot.config import Settings
+from chatbot.db import open_database
+from chatbot.ingest import IngestError, load, safe_name, split
+from chatbot.ingest.detect import SUPPORTED
+from chatbot.models import make_chat_model, make_embeddings
+from chatbot.retrieval import HybridRetriever
+from chatbot.store import KnowledgeStore
+from chatbot.types import Answer, DocInfo, IngestResult, Mode, StreamEvent, Turn
+
+log = logging.getLogger(__name__)
+INGESTIBLE = set(SUPPORTED.split())
+# Skipped when walking a folder: the folder's own notes, and historical tickets (fine-tuning data, not KB).
+SKIP_NAMES = {"readme.md", "tickets.jsonl"}
+
+
+class ServiceError(RuntimeError):
+    """A request the service cannot serve; the message is for the user."""
+
+
+class Service:
+    def __init__(self, settings: Settings, chat_model: BaseChatModel | None = None,
+                 embeddings: Embeddings | None = None):
+        self.settings = settings
+        settings.home.mkdir(parents=True, exist_ok=True)
+        self.engine = open_database(settings.database)
+        self.embeddings = embeddings or make_embeddings(settings)
+        self.store = KnowledgeStore(settings, self.embeddings, self.engine)
+        self.retriever = HybridRetriever(self.store, settings)
+        self._chat_model = chat_model
+        self._model_lock = threading.Lock()
+        self._ingest_lock = threading.Lock()
+
+    # --- models ------------------------------------------------------------------------------
+    @property
+    def chat_model(self) -> BaseChatModel:
+        """The base chat model, loaded on first use (call `warm()` at start-up to pay that early)."""
+        if self._chat_model is None:
+            with self._model_lock:
+                if self._chat_model is None:
+                    self._chat_model = make_chat_model(self.settings)
+        return self._chat_model
+
+    def warm(self) -> None:
+        """Load every model now and run one tiny generation, so the first customer doesn't wait."""
+        self.embeddings.embed_query("warm up")
+        self.retriever.retrieve("warm up")
+        self.chat_model.invoke([("user", "Hi")], max_new_tokens=1)
+
+    def model_name(self, model: BaseChatModel) -> str:
+        return str(getattr(model, "model_name", None) or getattr(model, "model", None) or type(model).__name__)
+
+    def _arm(self, mode: Mode) -> tuple[BaseChatModel, bool]:
+        """(model, uses retrieval) for an arm."""
+        match mode:
+            case "rag":
+                return self.chat_model, True
+            case "base":
+                return self.chat_model, False
+            case "finetuned" | "hybrid":
+                raise ServiceError("No fine-tuned model is active yet: train one with `chatbot finetune`.")
+            case _:
+                raise ServiceError(f"Unknown mode {mode!r}; use rag, finetuned, hybrid or base.")
+
+    # --- knowledge base ----------------------------------------------------------------------
+    def documents(self) -> list[DocInfo]:
+        return self.store.list()
+
+    def delete(self, doc_id: str) -> bool:
+        with self._ingest_lock:
+            return self.store.delete(doc_id)
+
+    def ingest_bytes(self, name: str, data: bytes, source: str | None = None) -> IngestResult:
+        """Index one file's content. Refusals never touch what is already indexed."""
+        name = safe_name(name)
+        label = source or name
+        limit = int(self.settings.max_upload_mb * 1024 * 1024)
+        if len(data) > limit:
+            return IngestResult(label, "refused", reason=_too_big(len(data), self.settings.max_upload_mb))
+        try:
+            doc = load(name, data)
+        except IngestError as exc:
+            return IngestResult(label, "refused", reason=str(exc))
+        if source:
+            doc = _with_source(doc, source)
+        twin = self.store.find_by_sha(doc.sha256)
+        if twin and twin.doc_id != doc.doc_id:
+            return IngestResult(label, "refused", doc_id=twin.doc_id,
+                                reason=f"same content as the indexed document {twin.source!r} ({twin.doc_id})")
+        chunks = split(doc, self.settings.chunk_size, self.settings.chunk_overlap)
+        with self._ingest_lock:
+            status = self.store.upsert(doc, chunks)
+        return IngestResult(label, status, doc_id=doc.doc_id, title=doc.title, chunks=len(chunks))
+
+    def ingest_paths(self, paths: Iterable[str | Path]) -> Iterator[IngestResult]:
+        """Index files and folders (recursively); one result per file, refused files included."""
+        for path in expand_paths(paths):
+            if not path.is_file():
+                yield IngestResult(str(path), "refused", reason="no such file")
+                continue
+            size = path.stat().st_size
+            if size > self.settings.max_upload_mb * 1024 * 1024:  # refused before reading
+                yield IngestResult(str(path), "refused", reason=_too_big(size, self.settings.max_upload_mb))
+                continue
+            yield self.ingest_bytes(path.name, path.read_bytes(), source=str(path))
+
+    def ensure_sample_kb(self) -> list[IngestResult]:
+        """Index the sample knowledge base when the store holds no documents (first start)."""
+        self.store.repair()
+        if self.store.list() or not self.settings.kb_dir.is_dir():
+            return []
+        return list(self.ingest_paths([self.settings.kb_dir]))
+
+    # --- answering ---------------------------------------------------------------------------
+    def stream(self, question: str, history: Sequence[Turn] = (), mode: Mode = "rag") -> Iterator[StreamEvent]:
+        """Answer `question`: yields the sources, then tokens as they are generated, then the Answer."""
+        started = time.perf_counter()
+        question = clean_question(question, self.settings.max_question_chars)
+        if not question:
+            raise ServiceError("Please type a question.")
+        model, retrieves = self._arm(mode)
+        condense = make_condense_step(self.chat_model, self.settings.history_turns)
+        prepared = make_prepare_step(self.retriever if retrieves else None, condense).invoke(
+            {"question": question, "history": list(history)})
+        sources = tuple(prepared["sources"])
+        name = self.model_name(model)
+
+        def finish(text: str, refused: bool, ttft: float, tokens: int, shown=sources) -> StreamEvent:
+            answer = Answer(text=text, sources=shown, refused=refused, mode=mode, model=name,
+                            latency_s=time.perf_counter() - started, ttft_s=ttft, question=question,
+                            standalone_question=prepared["standalone"], output_tokens=tokens)
+            return StreamEvent("done", answer=answer)
+
+        if retrieves and max((s.score for s in sources), default=0.0) < self.settings.min_relevance:
+            yield StreamEvent("sources", sources=())
+            text = prompts.REFUSAL_TEXT
+            yield StreamEvent("token", token=text)
+            yield finish(text, True, time.perf_counter() - started, 0, ())
+            return
+
+        yield StreamEvent("sources", sources=sources)
+        text, ttft, tokens = "", 0.0, 0
+        for chunk in make_generate_step(model, self.retriever if retrieves else None).stream(prepared):
+            if chunk.usage_metadata:
+                tokens = chunk.usage_metadata.get("output_tokens", tokens)
+            piece = str(chunk.content)
+            if not piece:
+                continue
+            if not text:
+                ttft = time.perf_counter() - started
+            text += piece
+            yield StreamEvent("token", token=piece)
+        if prompts.is_refusal(text):
+            yield finish(prompts.REFUSAL_TEXT, True, ttft, tokens, ())
+        else:
+            yield finish(prompts.strip_bad_citations(text, len(sources)), False, ttft, tokens)
+
+    def ask(self, question: str, history: Sequence[Turn] = (), mode: Mode = "rag") -> Answer:
+        for event in self.stream(question, history, mode):
+            if event.kind == "done" and event.answer is not None:
+                return event.answer
+        raise ServiceError("no answer was produced")  # pragma: no cover - stream always ends with done
+
+
+def make_service(settings: Settings | None = None, chat_model: BaseChatModel | None = None,
+                 embeddings: Embeddings | None = None) -> Service:
+    """Build the service; pass already-loaded models to share them between services (tests, evaluation)."""
+    return Service(settings or Settings(), chat_model=chat_model, embeddings=embeddings)
+
+
+def expand_paths(paths: Iterable[str | Path]) -> Iterator[Path]:
+    """Files as given; folders walked recursively for supported extensions (hidden files skipped)."""
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            for child in sorted(path.rglob("*")):
+                rel = child.relative_to(path)
+                if child.is_file() and not any(p.startswith(".") for p in rel.parts) \
+                        and child.suffix.lower() in INGESTIBLE and child.name.lower() not in SKIP_NAMES:
+                    yield child
+        else:
+            yield path
+
+
+def clean_question(text: str, limit: int) -> str:
+    """Drop control characters, collapse whitespace, cut to `limit` characters."""
+    text = "".join(" " if unicodedata.category(c).startswith("C") else c for c in text)
+    return " ".join(text.split())[:limit].strip()
+
+
+def _too_big(size: int, limit_mb: float) -> str:
+    return f"the file is {size / 1048576:.1f} MB, over the {limit_mb:g} MB limit"
+
+
+def _with_source(doc, source: str):
+    from dataclasses import replace
+
+    return replace(doc, source=source)

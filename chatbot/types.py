@@ -1,0 +1,143 @@
+"""Frozen values that cross module boundaries. LangChain objects and raw dicts stay inside the core."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Literal
+
+Mode = Literal["rag", "finetuned", "hybrid", "base"]
+IngestStatus = Literal["indexed", "unchanged", "updated", "refused"]
+
+
+@dataclass(frozen=True)
+class Section:
+    """A run of text under one heading path (e.g. "Billing > Refunds"), optionally on one page."""
+
+    heading: str
+    text: str
+    page: int | None = None
+
+
+@dataclass(frozen=True)
+class Document:
+    """A loaded source file: stable id, title, where it came from, and its sections in order."""
+
+    doc_id: str
+    title: str
+    source: str
+    doc_type: str
+    sections: tuple[Section, ...]
+    sha256: str
+
+    @property
+    def text(self) -> str:
+        return "\n\n".join(s.text for s in self.sections)
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One indexed piece of a document; `text` is what is embedded and shown to the model."""
+
+    chunk_id: str
+    doc_id: str
+    index: int
+    text: str
+    title: str
+    section: str
+    source: str
+    page: int | None = None
+
+
+@dataclass(frozen=True)
+class Source:
+    """A retrieved chunk as shown to users: citation [n] refers to the n-th source of an answer."""
+
+    doc_id: str
+    title: str
+    section: str
+    source: str
+    snippet: str
+    score: float
+    page: int | None = None
+    chunk_id: str = ""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Turn:
+    role: Literal["user", "assistant"]
+    content: str
+
+
+@dataclass(frozen=True)
+class Answer:
+    text: str
+    sources: tuple[Source, ...]
+    refused: bool
+    mode: str
+    model: str
+    latency_s: float
+    ttft_s: float
+    question: str = ""
+    standalone_question: str = ""
+    output_tokens: int = 0
+
+    @property
+    def tokens_per_s(self) -> float:
+        gen = self.latency_s - self.ttft_s
+        return self.output_tokens / gen if gen > 0 and self.output_tokens else 0.0
+
+    def to_dict(self) -> dict:
+        return {
+            "answer": self.text,
+            "refused": self.refused,
+            "sources": [
+                {k: s.to_dict()[k] for k in ("doc_id", "title", "section", "source", "snippet", "score")}
+                for s in self.sources
+            ],
+            "mode": self.mode,
+            "model": self.model,
+            "latency_s": round(self.latency_s, 3),
+            "ttft_s": round(self.ttft_s, 3),
+        }
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    path: str
+    status: IngestStatus
+    doc_id: str = ""
+    title: str = ""
+    chunks: int = 0
+    reason: str = ""
+
+    def line(self) -> str:
+        if self.status == "refused":
+            return f"refused   {self.path}: {self.reason}"
+        return f"{self.status:<9} {self.path} ({self.chunks} chunks, id {self.doc_id})"
+
+
+@dataclass(frozen=True)
+class DocInfo:
+    doc_id: str
+    title: str
+    source: str
+    doc_type: str
+    chunks: int
+    indexed_at: str
+    sha256: str = ""
+
+    def to_dict(self) -> dict:
+        return {k: getattr(self, k) for k in ("doc_id", "title", "source", "chunks", "indexed_at")}
+
+
+@dataclass(frozen=True)
+class StreamEvent:
+    """What `Service.stream` yields: the sources once, then tokens, then the final answer."""
+
+    kind: Literal["sources", "token", "done"]
+    token: str = ""
+    sources: tuple[Source, ...] = field(default_factory=tuple)
+    answer: Answer | None = None

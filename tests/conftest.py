@@ -1,0 +1,60 @@
+"""Shared fixtures: real models, loaded once per test session; every test gets its own CHATBOT_HOME."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from chatbot.config import PACKAGED_SMALL_CHAT, Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+# Converted models are cached across test runs (the first conversion of SmolLM2 takes ~30 s).
+MODEL_CACHE = Path(os.environ.get("CHATBOT_TEST_MODEL_CACHE", ROOT / ".venv" / "test-model-cache"))
+
+
+def make_settings(home: Path, **overrides) -> Settings:
+    """Settings for a test: its own home, the small packaged model, models shared through a symlink."""
+    home.mkdir(parents=True, exist_ok=True)
+    MODEL_CACHE.mkdir(parents=True, exist_ok=True)
+    if not (home / "models").exists():
+        (home / "models").symlink_to(MODEL_CACHE, target_is_directory=True)
+    values = {"home": home, "chat_model": PACKAGED_SMALL_CHAT, "max_new_tokens": 32,
+              "kb_dir": home / "no-sample-kb"}
+    values.update(overrides)
+    return Settings(**values)
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return make_settings(tmp_path / "home")
+
+
+@pytest.fixture(scope="session")
+def embeddings():
+    from chatbot.models import make_embeddings
+
+    return make_embeddings(Settings())
+
+
+@pytest.fixture(scope="session")
+def small_chat_model(tmp_path_factory):
+    from chatbot.models import make_chat_model
+
+    return make_chat_model(make_settings(tmp_path_factory.mktemp("model-home")))
+
+
+@pytest.fixture
+def service(settings, embeddings, small_chat_model):
+    from chatbot.service import make_service
+
+    return make_service(settings, chat_model=small_chat_model, embeddings=embeddings)
+
+
+@pytest.fixture
+def store_service(settings, embeddings):
+    """A service for ingestion and retrieval tests: real Chroma and embeddings, no chat model loaded."""
+    from chatbot.service import make_service
+
+    return make_service(settings, embeddings=embeddings)

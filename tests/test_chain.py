@@ -1,0 +1,52 @@
+"""The RAG chain end to end with a real (small) model: answers cite real sources, refusals happen."""
+
+from __future__ import annotations
+
+from chatbot import prompts
+from chatbot.types import Turn
+
+LANTERN = (b"# Solar Lantern SL-300\n\n## Battery\n\nThe SL-300 lantern has a 5200 mAh battery and gives 14 hours "
+           b"of light on the low setting.\n\n## Price\n\nThe SL-300 costs $79.\n")
+
+
+def test_answer_from_a_tiny_document_streams_and_cites(service):
+    service.ingest_bytes("lantern.md", LANTERN)
+    events = list(service.stream("How big is the battery of the SL-300 lantern?"))
+    kinds = [e.kind for e in events]
+    assert kinds[0] == "sources" and kinds[-1] == "done" and "token" in kinds
+    answer = events[-1].answer
+    assert answer.sources and answer.sources[0].doc_id == "lantern"
+    assert answer.text.strip()
+    assert "".join(e.token for e in events if e.kind == "token").strip()
+    assert answer.ttft_s <= answer.latency_s
+    assert answer.output_tokens > 0
+    for number in prompts.cited_numbers(answer.text, len(answer.sources)):
+        assert 1 <= number <= len(answer.sources)
+
+
+def test_refuses_on_an_empty_store(service):
+    answer = service.ask("How do I reset my password?")
+    assert answer.refused and answer.sources == ()
+    assert "support team" in answer.text
+
+
+def test_refuses_an_unrelated_question(service):
+    service.ingest_bytes("lantern.md", LANTERN)
+    answer = service.ask("What is the capital of Australia?")
+    assert answer.refused
+    assert answer.sources == ()
+
+
+def test_follow_up_is_rewritten_into_a_standalone_question(service):
+    service.ingest_bytes("lantern.md", LANTERN)
+    history = [Turn("user", "Tell me about the SL-300 lantern battery."),
+               Turn("assistant", "It has a 5200 mAh battery.")]
+    answer = service.ask("and how much does it cost?", history=history)
+    assert answer.standalone_question != "and how much does it cost?"
+    assert answer.sources and answer.sources[0].doc_id == "lantern"
+
+
+def test_closed_book_base_arm_has_no_sources(service):
+    service.ingest_bytes("lantern.md", LANTERN)
+    answer = service.ask("Hello, who are you?", mode="base")
+    assert answer.mode == "base" and answer.sources == ()
