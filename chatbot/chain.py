@@ -34,7 +34,7 @@ def make_condense_step(model: BaseChatModel, history_turns: int) -> Runnable:
 
     def condense(x: dict) -> str:
         history: Sequence[Turn] = list(x.get("history") or [])[-history_turns:] if history_turns else []
-        if not history:
+        if not history or not prompts.is_follow_up(x["question"]):
             return x["question"]
         return prompts.clean_standalone(rewrite.invoke({"question": x["question"], "history": history}),
                                         x["question"], history)

@@ -74,6 +74,15 @@ class Settings(BaseSettings):
     history_turns: int = Field(default=4, ge=0, description="Earlier turns used to rewrite a follow-up.")
     max_question_chars: int = Field(default=2000, ge=10, description="Longer chat messages are cut to this.")
 
+    # --- people ------------------------------------------------------------------------------
+    support_contact: str = Field(
+        default="support@brightline.example or +1 800 555 0199 (Mon-Fri 8am-8pm ET)",
+        description="Where the bot sends customers when it hands off to a human.",
+    )
+    admin_password: SecretStr | None = Field(
+        default=None, description="Password for the admin pages; unset means admin pages are open (dev only)."
+    )
+
     @property
     def database(self) -> str:
         return self.database_url or f"sqlite:///{self.home / 'chatbot.db'}"

@@ -83,6 +83,24 @@ def condense_messages(history: Sequence[Turn], question: str) -> list[Message]:
     return [{"role": "user", "content": user}]
 
 
+_FOLLOW_UP = re.compile(
+    r"\b(it|its|it's|that|this|these|those|they|them|their|there|one|ones|same|else|also|too|instead|"
+    r"above|previous|earlier|former|latter)\b|^\s*(and|but|or|so|what about|how about|also|then)\b",
+    re.IGNORECASE,
+)
+
+
+def is_follow_up(question: str) -> bool:
+    """Whether a message leans on the conversation (pronouns, "and ...", very short), so that it must be
+    rewritten before retrieval. Self-contained questions are left alone: a small model's rewrite can
+    drag the previous topic into a new question.
+
+    >>> is_follow_up("and how much does that cost?"), is_follow_up("What is the capital of Australia?")
+    (True, False)
+    """
+    return bool(_FOLLOW_UP.search(question)) or len(question.split()) <= 3
+
+
 def clean_standalone(rewritten: str, question: str, history: Sequence[Turn]) -> str:
     """Accept the model's rewrite only if it looks like a question; otherwise fall back to the last
     user turn plus the follow-up, which keeps the topic for retrieval.

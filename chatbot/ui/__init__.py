@@ -1,0 +1,1 @@
+"""Streamlit UI. Thin: pages read widgets, call one service method and render the dataclass back."""

@@ -1,0 +1,24 @@
+"""Streamlit entry point: `streamlit run chatbot/ui/app.py` (or `chatbot serve`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from chatbot.ui.state import get_service
+
+PAGES = Path(__file__).parent / "pages"
+
+st.set_page_config(page_title="Support chat", page_icon="💬", layout="wide")
+
+with st.spinner("Starting up: loading the models (first start only)…"):
+    get_service()
+
+navigation = st.navigation(
+    {
+        "Support": [st.Page(PAGES / "chat.py", title="Chat", icon="💬", default=True)],
+        "Admin": [st.Page(PAGES / "documents.py", title="Documents", icon="📚")],
+    }
+)
+navigation.run()

@@ -1,0 +1,43 @@
+"""Rendering pieces shared by pages. Model text is shown as text: markdown and HTML are escaped."""
+
+from __future__ import annotations
+
+import re
+
+import streamlit as st
+
+from chatbot.types import Answer, Source
+
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|<>~$-])")
+
+
+def plain(text: str) -> str:
+    """Escape markdown so that text from documents or models can't inject links, images or HTML."""
+    return _MD_SPECIAL.sub(r"\\\1", text)
+
+
+def answer_markdown(text: str) -> str:
+    """An answer for st.markdown: escaped, but citation markers [n] kept readable."""
+    return re.sub(r"\\\[(\d+(?:, \d+)*)\\\]", r"**[\1]**", plain(text))
+
+
+def render_sources(sources: tuple[Source, ...] | list[Source]) -> None:
+    if not sources:
+        return
+    with st.expander(f"Sources ({len(sources)})", expanded=False):
+        for number, source in enumerate(sources, start=1):
+            where = source.title + (f" › {source.section}" if source.section else "")
+            page = f", page {source.page}" if source.page else ""
+            st.markdown(f"**[{number}] {plain(where)}**  \n`{plain(source.source)}`{page} · relevance "
+                        f"{source.score:.2f}")
+            st.caption(plain(source.snippet))
+
+
+def render_meta(answer: Answer) -> None:
+    speed = f" · {answer.tokens_per_s:.1f} tok/s" if answer.tokens_per_s else ""
+    st.caption(f"{answer.model} · {answer.mode} · first token {answer.ttft_s:.2f}s · "
+               f"total {answer.latency_s:.2f}s{speed}")
+
+
+def render_handoff(contact: str) -> None:
+    st.info(f"🙋 Want a person to help? Contact our support team: {plain(contact)}")
