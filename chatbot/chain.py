@@ -43,25 +43,27 @@ def make_condense_step(model: BaseChatModel, history_turns: int) -> Runnable:
 
 
 def make_prepare_step(retriever: HybridRetriever | None, condense: Runnable | None) -> Runnable:
-    """Adds "standalone" and "sources" (empty for closed-book arms) to the input dict."""
+    """Adds "standalone", "sources" and their full chunk "texts" (both empty without a retriever)."""
     chain: Runnable = RunnablePassthrough.assign(
         standalone=condense if condense is not None else RunnableLambda(lambda x: x["question"])
     )
-    if retriever is not None:
-        chain = chain | RunnablePassthrough.assign(sources=RunnableLambda(lambda x: retriever.retrieve(x["standalone"])))
-    else:
-        chain = chain | RunnablePassthrough.assign(sources=RunnableLambda(lambda x: []))
-    return chain
+    if retriever is None:
+        return chain | RunnablePassthrough.assign(sources=lambda x: [], texts=lambda x: [])
+
+    def texts(x: dict) -> list[str]:
+        return [retriever.chunk_text(s.chunk_id) or s.snippet for s in x["sources"]]
+
+    return (chain | RunnablePassthrough.assign(sources=lambda x: retriever.retrieve(x["standalone"]))
+            | RunnablePassthrough.assign(texts=texts))
 
 
-def make_generate_step(model: BaseChatModel, retriever: HybridRetriever | None) -> Runnable:
-    """{"standalone", "sources"} -> streamed answer text."""
+def make_generate_step(model: BaseChatModel, with_context: bool) -> Runnable:
+    """{"standalone", "sources", "texts"} -> streamed answer (AIMessageChunks)."""
 
     def build(x: dict):
-        sources: list[Source] = x["sources"]
-        if retriever is None:
+        if not with_context:
             return _as_langchain(prompts.closed_book_messages(x["standalone"]))
-        texts = [retriever.chunk_text(s.chunk_id) or s.snippet for s in sources]
-        return _as_langchain(prompts.rag_messages(x["standalone"], sources, texts))
+        sources: list[Source] = x["sources"]
+        return _as_langchain(prompts.rag_messages(x["standalone"], sources, x["texts"]))
 
     return RunnableLambda(build) | model

@@ -13,7 +13,7 @@ from pathlib import Path
 from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import BaseChatModel
 
-from chatbot import prompts
+from chatbot import grounding, prompts
 from chatbot.chain import make_condense_step, make_generate_step, make_prepare_step
 from chatbot.config import Settings
 from chatbot.db import open_database
@@ -141,10 +141,14 @@ class Service:
         sources = tuple(prepared["sources"])
         name = self.model_name(model)
 
+        texts = prepared["texts"]
+
         def finish(text: str, refused: bool, ttft: float, tokens: int, shown=sources) -> StreamEvent:
+            grounded = grounding.support(text, texts) if retrieves and not refused else None
             answer = Answer(text=text, sources=shown, refused=refused, mode=mode, model=name,
                             latency_s=time.perf_counter() - started, ttft_s=ttft, question=question,
-                            standalone_question=prepared["standalone"], output_tokens=tokens)
+                            standalone_question=prepared["standalone"], output_tokens=tokens,
+                            groundedness=grounded)
             return StreamEvent("done", answer=answer)
 
         if retrieves and max((s.score for s in sources), default=0.0) < self.settings.min_relevance:
@@ -156,7 +160,7 @@ class Service:
 
         yield StreamEvent("sources", sources=sources)
         text, ttft, tokens = "", 0.0, 0
-        for chunk in make_generate_step(model, self.retriever if retrieves else None).stream(prepared):
+        for chunk in make_generate_step(model, with_context=retrieves).stream(prepared):
             if chunk.usage_metadata:
                 tokens = chunk.usage_metadata.get("output_tokens", tokens)
             piece = str(chunk.content)
@@ -169,7 +173,8 @@ class Service:
         if prompts.is_refusal(text):
             yield finish(prompts.REFUSAL_TEXT, True, ttft, tokens, ())
         else:
-            yield finish(prompts.strip_bad_citations(text, len(sources)), False, ttft, tokens)
+            text = prompts.strip_bad_citations(text, len(sources))
+            yield finish(grounding.add_citations(text, texts) if retrieves else text, False, ttft, tokens)
 
     def ask(self, question: str, history: Sequence[Turn] = (), mode: Mode = "rag") -> Answer:
         for event in self.stream(question, history, mode):

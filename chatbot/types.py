@@ -83,6 +83,7 @@ class Answer:
     question: str = ""
     standalone_question: str = ""
     output_tokens: int = 0
+    groundedness: float | None = None  # share of answer words found in the retrieved text; None: no retrieval
 
     @property
     def tokens_per_s(self) -> float:
@@ -101,6 +102,7 @@ class Answer:
             "model": self.model,
             "latency_s": round(self.latency_s, 3),
             "ttft_s": round(self.ttft_s, 3),
+            "groundedness": self.groundedness,
         }
 
 

@@ -1,0 +1,55 @@
+"""How well an answer is supported by the retrieved text, and citations for sentences the model left
+uncited. Small models often answer correctly without writing [n]; attributing each sentence to the
+source it overlaps most keeps every answer traceable to a document."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from chatbot.keyword import tokenize
+
+_CITATION = re.compile(r"\[\d+(?:\s*,\s*\d+)*\]")
+_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])")
+
+
+def content_tokens(text: str) -> set[str]:
+    return set(tokenize(_CITATION.sub(" ", text)))
+
+
+def support(answer: str, texts: Sequence[str]) -> float:
+    """Share of the answer's content words that appear in the retrieved texts (0..1).
+
+    >>> support("Refunds take 5 days.", ["Refunds are paid within 5 business days."])
+    0.75
+    """
+    words = content_tokens(answer)
+    if not words or not texts:
+        return 0.0
+    seen = set().union(*(content_tokens(t) for t in texts))
+    return round(len(words & seen) / len(words), 4)
+
+
+def add_citations(answer: str, texts: Sequence[str], min_overlap: float = 0.5) -> str:
+    """Append [n] to each uncited sentence whose content words overlap source n by at least `min_overlap`.
+
+    >>> add_citations("It costs $79. Blue is nice.", ["The lantern costs $79.", "Shipping is free."])
+    'It costs $79 [1]. Blue is nice.'
+    """
+    if not texts:
+        return answer
+    source_words = [content_tokens(t) for t in texts]
+    out = []
+    for sentence in _SENTENCE.split(answer.strip()):
+        words = content_tokens(sentence)
+        if _CITATION.search(sentence) or not words:
+            out.append(sentence)
+            continue
+        scores = [len(words & sw) / len(words) for sw in source_words]
+        best = max(range(len(scores)), key=scores.__getitem__)
+        if scores[best] >= min_overlap:
+            match = re.match(r"^(.*?)([.!?]*)$", sentence, re.DOTALL)
+            body, end = (match.group(1), match.group(2)) if match else (sentence, "")
+            sentence = f"{body.rstrip()} [{best + 1}]{end}"
+        out.append(sentence)
+    return " ".join(out)

@@ -1,0 +1,185 @@
+"""Fine-tuning on the real packaged SmolLM2-135M for a couple of steps, the registry and the CLI.
+
+The training test is about mechanics (weights change, the folder loads through the normal model
+factory, the record round-trips), not quality: that is the evaluation harness's job."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import threading
+from pathlib import Path
+
+import pytest
+
+from chatbot.config import PACKAGED_SMALL_CHAT, Settings
+from chatbot.finetune import cli, registry
+from chatbot.finetune.registry import ModelRecord, RegistryError
+from chatbot.types import Chunk
+from tests.conftest import make_settings
+
+TINY = {"batch_size": 2, "max_length": 96, "max_val_rows": 2, "val_fraction": 0.3, "learning_rate": 5e-4}
+EVAL_QUESTION = "Is this an evaluation question?"
+
+
+@pytest.fixture(scope="session")
+def ft_settings(tmp_path_factory) -> Settings:
+    """A home whose models/ is its own folder (fine-tuned models stay out of the shared model cache)
+    with the converted SmolLM2 linked in from that cache."""
+    from chatbot.model_files import resolve_chat_model
+
+    shared = make_settings(tmp_path_factory.mktemp("convert-home"))
+    converted = Path(resolve_chat_model(PACKAGED_SMALL_CHAT, shared.models_dir))
+    home = tmp_path_factory.mktemp("ft-home")
+    (home / "models").mkdir()
+    (home / "models" / converted.name).symlink_to(converted, target_is_directory=True)
+    return Settings(home=home, chat_model=PACKAGED_SMALL_CHAT, max_new_tokens=12, kb_dir=home / "no-kb")
+
+
+@pytest.fixture
+def tickets(tmp_path: Path) -> Path:
+    rows = [{"id": f"T{n}", "question": f"How long does refund number {n} take?",
+             "answer": f"Refund {n} takes {n + 2} business days.", "category": "billing"} for n in range(6)]
+    rows.append({"id": "E1", "question": EVAL_QUESTION, "answer": "It must never be trained on."})
+    path = tmp_path / "tickets.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    return path
+
+
+CHUNKS = [Chunk("faq:x:0", "faq", 0, "FAQ > Plus?\nQ: What is Plus?\nA: Plus is our subscription.",
+                "FAQ", "Plus?", "faq.csv")]
+
+
+def _base_weights(settings: Settings) -> dict:
+    from safetensors.torch import load_file
+
+    from chatbot.model_files import resolve_chat_model
+
+    return load_file(str(Path(resolve_chat_model(PACKAGED_SMALL_CHAT, settings.models_dir)) /
+                         "model.safetensors"))
+
+
+def test_few_steps_train_save_load_and_register(ft_settings: Settings, tickets: Path) -> None:
+    from safetensors.torch import load_file
+
+    from chatbot.finetune.train import finetune
+    from chatbot.models import make_chat_model
+    from chatbot.prompts import closed_book_messages
+
+    calls: list[tuple[int, int, float]] = []
+    record = finetune(ft_settings, tickets=tickets, chunks=CHUNKS, kb_version=7, name="tiny-run",
+                      progress=lambda *a: calls.append(a), exclude={EVAL_QUESTION}, max_steps=2,
+                      overrides=TINY)
+
+    assert [c[:2] for c in calls] == [(1, 2), (2, 2)] and all(c[2] > 0 for c in calls)
+    assert record.method == "full" and record.base_model == PACKAGED_SMALL_CHAT and record.kb_version == 7
+    assert record.hyperparams["excluded_questions"] == 1 and record.hyperparams["steps"] == 2
+    assert record.train_loss is not None and len(record.data_sha256) == 64
+
+    folder = Path(record.path)
+    assert folder == registry.finetuned_dir(ft_settings) / "tiny-run"
+    assert {"config.json", "model.safetensors", "record.json"} <= {p.name for p in folder.iterdir()}
+    tuned, base = load_file(str(folder / "model.safetensors")), _base_weights(ft_settings)
+    assert set(tuned) == set(base)
+    assert any(not tuned[k].equal(base[k]) for k in base), "no weight changed"
+
+    assert registry.list_models(ft_settings) == [record]
+    model = make_chat_model(ft_settings, model=str(folder))
+    messages = [(m["role"], m["content"]) for m in closed_book_messages("How long does a refund take?")]
+    assert str(model.invoke(messages).content).strip()
+
+    registry.set_active(ft_settings, "tiny-run")
+    assert registry.get_active(ft_settings) == record
+    registry.delete_model(ft_settings, "tiny-run")
+    assert registry.list_models(ft_settings) == [] and registry.get_active(ft_settings) is None
+
+
+def test_cancel_saves_nothing(ft_settings: Settings, tickets: Path) -> None:
+    from chatbot.finetune.train import TrainingCancelled, finetune
+
+    cancel = threading.Event()
+    cancel.set()
+    with pytest.raises(TrainingCancelled):
+        finetune(ft_settings, tickets=tickets, name="cancelled", cancel=cancel, max_steps=2, overrides=TINY)
+    root = registry.finetuned_dir(ft_settings)
+    left = [p.name for p in root.iterdir()] if root.exists() else []
+    assert not [n for n in left if "cancelled" in n]
+
+
+# --- registry and CLI without training ---------------------------------------------------------
+def fake_record(settings: Settings, name: str, trained_at: str, kb_version: int = 1) -> ModelRecord:
+    folder = registry.finetuned_dir(settings) / name
+    folder.mkdir(parents=True)
+    record = ModelRecord(name=name, base_model=PACKAGED_SMALL_CHAT, method="full",
+                         hyperparams={"preset": "quick", "learning_rate": 1e-4}, train_loss=1.5, val_loss=1.7,
+                         trained_at=trained_at, data_sha256="0" * 64, kb_version=kb_version, duration_s=3.0,
+                         path=str(folder), loss_history=[{"step": 1, "loss": 2.0}])
+    registry.write_record(record, folder)
+    return record
+
+
+class FakeStore:
+    def changes_since(self, version: int) -> list[tuple[str, str]]:
+        log = [(1, "refunds", "added"), (2, "shipping", "added"), (3, "refunds", "updated")]
+        return list({doc: action for v, doc, action in log if v > version}.items())
+
+
+def test_registry_round_trip_active_and_staleness(tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path)
+    older = fake_record(settings, "older", "2025-01-01T00:00:00+00:00", kb_version=1)
+    newer = fake_record(settings, "newer", "2025-02-01T00:00:00+00:00", kb_version=3)
+    (registry.finetuned_dir(settings) / ".half-written.partial").mkdir()
+    assert registry.list_models(settings) == [older, newer]
+    assert registry.get_active(settings) is None
+    registry.set_active(settings, "older")
+    assert registry.get_active(settings) == older
+    assert registry.staleness(older, FakeStore()) == (2, [("shipping", "added"), ("refunds", "updated")])
+    assert registry.staleness(newer, FakeStore()) == (0, [])
+    with pytest.raises(RegistryError):
+        registry.get_model(settings, "missing")
+    with pytest.raises(RegistryError):
+        registry.set_active(settings, "../escape")
+    registry.delete_model(settings, "older")
+    assert registry.get_active(settings) is None and registry.list_models(settings) == [newer]
+
+
+def _parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    cli.add_parser(parser.add_subparsers(dest="command", required=True))
+    return parser.parse_args(argv)
+
+
+def test_cli_models_list_use_delete(tmp_path: Path, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("CHATBOT_HOME", str(tmp_path))
+    record = fake_record(Settings(), "cli-model", "2025-03-01T00:00:00+00:00")
+
+    args = _parse(["models", "list", "--json"])
+    assert args.func(args) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert listed == [record.summary()]
+    assert set(listed[0]) == {"name", "base_model", "method", "hyperparams", "train_loss", "val_loss",
+                              "trained_at", "data_sha256", "kb_version", "duration_s"}
+
+    args = _parse(["models", "use", "cli-model"])
+    assert args.func(args) == 0 and registry.get_active(Settings()) == record
+    args = _parse(["models", "delete", "nope"])
+    assert args.func(args) == 1
+    args = _parse(["models", "delete", "cli-model"])
+    assert args.func(args) == 0 and registry.list_models(Settings()) == []
+    args = _parse(["finetune", "--preset", "standard", "--max-steps", "5", "--name", "x"])
+    assert (args.preset, args.max_steps, args.name, args.base) == ("standard", 5, "x", None)
+
+
+@pytest.mark.slow
+def test_lora_is_merged_into_plain_weights(ft_settings: Settings, tickets: Path) -> None:
+    from safetensors.torch import load_file
+
+    from chatbot.finetune.train import finetune
+
+    record = finetune(ft_settings, tickets=tickets, name="tiny-lora", max_steps=2,
+                      overrides={**TINY, "method": "lora", "lora_r": 4, "lora_alpha": 8})
+    assert record.method == "lora" and record.hyperparams["lora_r"] == 4
+    tuned, base = load_file(str(Path(record.path) / "model.safetensors")), _base_weights(ft_settings)
+    assert set(tuned) == set(base), "LoRA adapters were not merged"
+    assert any(not tuned[k].equal(base[k]) for k in base)
+    registry.delete_model(ft_settings, "tiny-lora")
