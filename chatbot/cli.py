@@ -4,6 +4,10 @@
     chatbot docs list --json
     chatbot docs delete refund-policy
     chatbot ask "How long do refunds take?" --json
+    chatbot compare "Can I return a used camera?" --arms rag,finetuned,hybrid --json
+    chatbot finetune --preset quick ; chatbot models list --json
+    chatbot eval --dataset ../shared/eval/emanual_smarttv --arms rag --limit 50
+    chatbot feedback export --out exports/
     chatbot serve
 """
 
@@ -18,6 +22,8 @@ import sys
 from pathlib import Path
 
 from chatbot.config import Settings
+from chatbot.evaluation import cli as eval_cli
+from chatbot.finetune import cli as finetune_cli
 
 
 def _service(settings: Settings | None = None):
@@ -81,6 +87,31 @@ def cmd_ask(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    from chatbot.service import ServiceError
+
+    arms = [a.strip() for a in args.arms.split(",") if a.strip()]
+    try:
+        comparison = _service().compare(args.question, arms)
+    except ServiceError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(comparison.to_dict(), indent=2))
+        return 0
+    for answer in comparison.answers:
+        grounded = "" if answer.groundedness is None else f", {answer.groundedness:.0%} supported by the KB"
+        print(f"== {answer.mode} ({answer.model}): {answer.latency_s:.2f}s, first token {answer.ttft_s:.2f}s"
+              f"{grounded}\n{answer.text}\n")
+    return 0
+
+
+def cmd_feedback_export(args: argparse.Namespace) -> int:
+    sft, prefs, n_sft, n_prefs = _service().export_feedback(Path(args.out))
+    print(f"wrote {n_sft} SFT rows to {sft} and {n_prefs} preference pairs to {prefs}")
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     settings = Settings()
     if not args.no_index:
@@ -121,6 +152,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mode", default="rag", choices=["rag", "finetuned", "hybrid", "base"])
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_ask)
+
+    p = sub.add_parser("compare", help="answer one question with several arms side by side")
+    p.add_argument("question")
+    p.add_argument("--arms", default="rag,finetuned,hybrid", help="comma-separated: rag,finetuned,hybrid,base")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_compare)
+
+    fb = sub.add_parser("feedback", help="export answer ratings").add_subparsers(dest="action", required=True)
+    p = fb.add_parser("export", help="write sft.jsonl and preferences.jsonl")
+    p.add_argument("--out", default="feedback-export", help="output folder (default ./feedback-export)")
+    p.set_defaults(func=cmd_feedback_export)
+
+    finetune_cli.add_parser(sub)
+    eval_cli.add_parser(sub)
 
     p = sub.add_parser("serve", help="index the sample KB if the store is empty, then start the web app")
     p.add_argument("--port", type=int, default=8501)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from sqlalchemy import (
+    Boolean,
     Column,
     DateTime,
     Engine,
@@ -40,6 +41,25 @@ kb_changes = Table(
     Column("doc_id", String(100), nullable=False),
     Column("action", String(10), nullable=False),  # added | updated | deleted
     Column("at", DateTime(timezone=True), nullable=False),
+)
+
+
+# Ratings of answers: thumbs up (+1) / down (-1), an optional comment, and in side-by-side mode which
+# answer of a comparison the user preferred. The export turns these into SFT and preference data.
+feedback = Table(
+    "feedback",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("comparison_id", String(64), nullable=True, index=True),
+    Column("question", Text, nullable=False),
+    Column("answer", Text, nullable=False),
+    Column("arm", String(20), nullable=False),
+    Column("model", String(300), nullable=False),
+    Column("sources", Text, nullable=False),  # JSON list of {doc_id, title, section, source}
+    Column("rating", Integer, nullable=False),  # +1, -1, or 0 (no thumb, e.g. only "better")
+    Column("comment", Text, nullable=False, default=""),
+    Column("preferred", Boolean, nullable=False, default=False),
 )
 
 

@@ -8,21 +8,23 @@ import threading
 import time
 import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import BaseChatModel
 
-from chatbot import grounding, prompts
+from chatbot import feedback, grounding, jobs, prompts
 from chatbot.chain import make_condense_step, make_generate_step, make_prepare_step
 from chatbot.config import Settings
 from chatbot.db import open_database
+from chatbot.finetune import registry
 from chatbot.ingest import IngestError, load, safe_name, split
 from chatbot.ingest.detect import SUPPORTED
 from chatbot.models import make_chat_model, make_embeddings
 from chatbot.retrieval import HybridRetriever
 from chatbot.store import KnowledgeStore
-from chatbot.types import Answer, DocInfo, IngestResult, Mode, StreamEvent, Turn
+from chatbot.types import Answer, Comparison, DocInfo, IngestResult, Mode, StreamEvent, Turn
 
 log = logging.getLogger(__name__)
 INGESTIBLE = set(SUPPORTED.split())
@@ -44,6 +46,8 @@ class Service:
         self.store = KnowledgeStore(settings, self.embeddings, self.engine)
         self.retriever = HybridRetriever(self.store, settings)
         self._chat_model = chat_model
+        self._finetuned: dict[str, BaseChatModel] = {}  # loaded fine-tuned models by folder path
+        self.training: jobs.TrainingJob | None = None  # the latest background fine-tuning job
         self._model_lock = threading.Lock()
         self._ingest_lock = threading.Lock()
 
@@ -63,6 +67,71 @@ class Service:
         self.retriever.retrieve("warm up")
         self.chat_model.invoke([("user", "Hi")], max_new_tokens=1)
 
+    def finetuned_model(self) -> BaseChatModel:
+        """The active fine-tuned model (always run in-process with transformers), loaded once."""
+        record = registry.get_active(self.settings)
+        if record is None:
+            raise ServiceError("No fine-tuned model is active: train one with `chatbot finetune` or pick one "
+                               "with `chatbot models use NAME`.")
+        with self._model_lock:
+            if record.path not in self._finetuned:
+                local = self.settings.model_copy(update={"chat_backend": "transformers"})
+                model = make_chat_model(local, model=record.path)
+                model.model_name = f"{record.name} (fine-tuned {record.base_model.removeprefix('packaged:')})"
+                self._finetuned = {record.path: model}  # keep one: an older active model is released
+            return self._finetuned[record.path]
+
+    # --- fine-tuned models -------------------------------------------------------------------
+    def models(self) -> list[registry.ModelRecord]:
+        return registry.list_models(self.settings)
+
+    def active_model(self) -> registry.ModelRecord | None:
+        return registry.get_active(self.settings)
+
+    def use_model(self, name: str) -> registry.ModelRecord:
+        return registry.set_active(self.settings, name)
+
+    def delete_model(self, name: str) -> None:
+        registry.delete_model(self.settings, name)
+
+    def start_training(self, preset: str = "quick", tickets: Path | None = None,
+                       name: str | None = None) -> jobs.TrainingJob:
+        """Fine-tune in a background thread on the tickets and the current KB; one job at a time."""
+        with self._model_lock:
+            if self.training and self.training.running:
+                raise ServiceError("A training job is already running.")
+            job = jobs.TrainingJob(preset=preset)
+            self.training = job
+        tickets = tickets or self.default_tickets()
+
+        def work(job: jobs.TrainingJob) -> registry.ModelRecord:
+            from chatbot.finetune.train import finetune
+
+            return finetune(self.settings, tickets=tickets, chunks=self.store.chunks(),
+                            kb_version=self.store.version(), preset=preset, name=name,
+                            progress=job.progress, cancel=job.cancel)
+
+        jobs.start(job, work)
+        return job
+
+    def default_tickets(self) -> Path | None:
+        path = self.settings.kb_dir / "tickets.jsonl"
+        return path if path.is_file() else None
+
+    def staleness(self, record: registry.ModelRecord) -> tuple[int, list[tuple[str, str]]]:
+        """(number of documents changed since the model was trained, [(doc_id, action)])."""
+        return registry.staleness(record, self.store)
+
+    # --- feedback ----------------------------------------------------------------------------
+    def rate(self, answer: Answer, rating: int, comment: str = "", comparison_id: str | None = None) -> int:
+        return feedback.record(self.engine, answer, rating, comment, comparison_id)
+
+    def prefer(self, comparison_id: str, feedback_id: int) -> None:
+        feedback.mark_preferred(self.engine, comparison_id, feedback_id)
+
+    def export_feedback(self, out_dir: Path) -> tuple[Path, Path, int, int]:
+        return feedback.export(self.engine, out_dir)
+
     def model_name(self, model: BaseChatModel) -> str:
         return str(getattr(model, "model_name", None) or getattr(model, "model", None) or type(model).__name__)
 
@@ -73,8 +142,10 @@ class Service:
                 return self.chat_model, True
             case "base":
                 return self.chat_model, False
-            case "finetuned" | "hybrid":
-                raise ServiceError("No fine-tuned model is active yet: train one with `chatbot finetune`.")
+            case "finetuned":
+                return self.finetuned_model(), False
+            case "hybrid":
+                return self.finetuned_model(), True
             case _:
                 raise ServiceError(f"Unknown mode {mode!r}; use rag, finetuned, hybrid or base.")
 
@@ -182,6 +253,19 @@ class Service:
                 return event.answer
         raise ServiceError("no answer was produced")  # pragma: no cover - stream always ends with done
 
+    def with_groundedness(self, answer: Answer) -> Answer:
+        """For closed-book answers: how much of the answer the knowledge base supports (retrieved now)."""
+        if answer.groundedness is not None or answer.refused:
+            return answer
+        texts = [self.retriever.chunk_text(s.chunk_id) for s in self.retriever.retrieve(answer.question)]
+        return replace(answer, groundedness=grounding.support(answer.text, texts))
+
+    def compare(self, question: str, arms: Sequence[Mode] = ("rag", "finetuned", "hybrid"),
+                history: Sequence[Turn] = ()) -> Comparison:
+        """The same question answered by several arms, one after another (they share the CPU)."""
+        return Comparison(question=question,
+                          answers=tuple(self.with_groundedness(self.ask(question, history, arm)) for arm in arms))
+
 
 def make_service(settings: Settings | None = None, chat_model: BaseChatModel | None = None,
                  embeddings: Embeddings | None = None) -> Service:
@@ -214,6 +298,4 @@ def _too_big(size: int, limit_mb: float) -> str:
 
 
 def _with_source(doc, source: str):
-    from dataclasses import replace
-
     return replace(doc, source=source)

@@ -107,6 +107,19 @@ class Answer:
 
 
 @dataclass(frozen=True)
+class Comparison:
+    """One question answered by several arms (side-by-side mode)."""
+
+    question: str
+    answers: tuple[Answer, ...]
+
+    def to_dict(self) -> dict:
+        keys = ("answer", "refused", "sources", "latency_s", "ttft_s", "model", "groundedness")
+        return {"question": self.question,
+                "answers": [{"arm": a.mode, **{k: a.to_dict()[k] for k in keys}} for a in self.answers]}
+
+
+@dataclass(frozen=True)
 class IngestResult:
     path: str
     status: IngestStatus

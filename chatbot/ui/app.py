@@ -10,15 +10,18 @@ from chatbot.ui.state import get_service
 
 PAGES = Path(__file__).parent / "pages"
 
-st.set_page_config(page_title="Support chat", page_icon="💬", layout="wide")
+st.set_page_config(page_title="Support chat", page_icon=":material/support_agent:", layout="wide")
 
 with st.spinner("Starting up: loading the models (first start only)…"):
     get_service()
 
 navigation = st.navigation(
     {
-        "Support": [st.Page(PAGES / "chat.py", title="Chat", icon="💬", default=True)],
-        "Admin": [st.Page(PAGES / "documents.py", title="Documents", icon="📚")],
+        "Support": [st.Page(PAGES / "chat.py", title="Chat", icon=":material/chat:", default=True)],
+        "Admin": [
+            st.Page(PAGES / "documents.py", title="Documents", icon=":material/library_books:"),
+            st.Page(PAGES / "models.py", title="Models", icon=":material/model_training:"),
+        ],
     }
 )
 navigation.run()

@@ -9,6 +9,7 @@ import streamlit as st
 from chatbot.types import Answer, Source
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|<>~$-])")
+ARM_LABELS = {"rag": "RAG", "finetuned": "Fine-tuned", "hybrid": "Hybrid", "base": "Base model"}
 
 
 def plain(text: str) -> str:
@@ -28,16 +29,17 @@ def render_sources(sources: tuple[Source, ...] | list[Source]) -> None:
         for number, source in enumerate(sources, start=1):
             where = source.title + (f" › {source.section}" if source.section else "")
             page = f", page {source.page}" if source.page else ""
-            st.markdown(f"**[{number}] {plain(where)}**  \n`{plain(source.source)}`{page} · relevance "
-                        f"{source.score:.2f}")
+            path = source.source.replace("`", "'")  # shown in a code span, where escapes would show
+            st.markdown(f"**[{number}] {plain(where)}**  \n`{path}`{page} · relevance {source.score:.2f}")
             st.caption(plain(source.snippet))
 
 
 def render_meta(answer: Answer) -> None:
     speed = f" · {answer.tokens_per_s:.1f} tok/s" if answer.tokens_per_s else ""
-    st.caption(f"{answer.model} · {answer.mode} · first token {answer.ttft_s:.2f}s · "
-               f"total {answer.latency_s:.2f}s{speed}")
+    grounded = "" if answer.groundedness is None else f" · {answer.groundedness:.0%} supported by the KB"
+    st.caption(f"{answer.model} · {ARM_LABELS.get(answer.mode, answer.mode)} · first token {answer.ttft_s:.2f}s · "
+               f"total {answer.latency_s:.2f}s{speed}{grounded}")
 
 
 def render_handoff(contact: str) -> None:
-    st.info(f"🙋 Want a person to help? Contact our support team: {plain(contact)}")
+    st.info(f"Want a person to help? Contact our support team: {plain(contact)}", icon=":material/support_agent:")

@@ -1,65 +1,140 @@
-"""Customer chat: streamed, cited answers; the conversation is kept per browser session."""
+"""Customer chat: streamed, cited answers in one of four modes; the conversation is kept per session."""
 
 from __future__ import annotations
+
+import uuid
 
 import streamlit as st
 
 from chatbot.service import ServiceError
-from chatbot.types import Turn
-from chatbot.ui.components import answer_markdown, plain, render_handoff, render_meta, render_sources
+from chatbot.types import Answer, Turn
+from chatbot.ui.components import (
+    ARM_LABELS,
+    answer_markdown,
+    plain,
+    render_handoff,
+    render_meta,
+    render_sources,
+)
 from chatbot.ui.state import get_service
 
 service = get_service()
-st.title("💬 How can we help?")
 messages: list[dict] = st.session_state.setdefault("messages", [])
+feedback_ids: dict[str, int] = st.session_state.setdefault("feedback_ids", {})
+active = service.active_model()
 
 with st.sidebar:
-    st.subheader("Conversation")
+    st.subheader("Answer mode")
+    modes = ["rag"] + (["finetuned", "hybrid", "compare"] if active else [])
+    labels = {**ARM_LABELS, "compare": "Side by side"}
+    mode = st.radio("Mode", modes, format_func=labels.__getitem__, key="mode", label_visibility="collapsed")
+    arms = ["rag"]
+    if mode == "compare":
+        arms = st.multiselect("Arms", ["rag", "finetuned", "hybrid", "base"], default=["rag", "finetuned", "hybrid"],
+                              format_func=ARM_LABELS.__getitem__, max_selections=3) or ["rag"]
+    elif mode != "rag":
+        arms = [mode]
+    if not active:
+        st.caption("Fine-tuned, hybrid and side-by-side modes appear once a fine-tuned model is active "
+                   "(Admin › Models).")
     if st.button("New conversation", use_container_width=True):
         messages.clear()
         st.rerun()
     st.caption(f"{len(service.documents())} help-centre documents indexed")
 
+st.title("How can we help?")
+
+
+def save_rating(key: str, answer: Answer, comparison_id: str | None) -> None:
+    thumbs = st.session_state.get(f"thumbs-{key}")
+    rating = {0: -1, 1: 1}.get(thumbs, 0)
+    comment = st.session_state.get(f"comment-{key}", "")
+    feedback_ids[key] = service.rate(answer, rating, comment, comparison_id)
+
+
+def prefer(key: str, answer: Answer, comparison_id: str) -> None:
+    if key not in feedback_ids:
+        feedback_ids[key] = service.rate(answer, 0, "", comparison_id)
+    service.prefer(comparison_id, feedback_ids[key])
+    st.session_state[f"preferred-{comparison_id}"] = key
+
+
+def render_answer(answer: Answer, key: str, comparison_id: str | None = None) -> None:
+    """One answer with its sources, figures, hand-off and feedback controls."""
+    st.markdown(answer_markdown(answer.text))
+    render_sources(answer.sources)
+    render_meta(answer)
+    if answer.refused:
+        render_handoff(service.settings.support_contact)
+    left, right = st.columns([1, 3])
+    with left:
+        st.feedback("thumbs", key=f"thumbs-{key}", on_change=save_rating, args=(key, answer, comparison_id))
+    with right:
+        st.text_input("Comment", key=f"comment-{key}", placeholder="Optional comment, then rate",
+                      label_visibility="collapsed")
+    if comparison_id:
+        chosen = st.session_state.get(f"preferred-{comparison_id}") == key
+        st.button("✓ Better answer" if chosen else "This one is better", key=f"better-{key}",
+                  on_click=prefer, args=(key, answer, comparison_id), disabled=chosen)
+
+
+def render_turn(message: dict) -> None:
+    answers: list[Answer] = message["answers"]
+    if len(answers) == 1:
+        render_answer(answers[0], message["id"])
+        return
+    for column, answer in zip(st.columns(len(answers)), answers, strict=True):
+        with column:
+            st.markdown(f"**{ARM_LABELS.get(answer.mode, answer.mode)}**")
+            render_answer(answer, f"{message['id']}-{answer.mode}", message["id"])
+
+
+def stream_answer(question: str, history: list[Turn], arm: str) -> Answer | None:
+    """Stream one arm's answer into the current container; returns the final Answer."""
+    final: dict = {}
+
+    def tokens():
+        for event in service.stream(question, history=history, mode=arm):
+            if event.kind == "token":
+                yield plain(event.token)
+            elif event.kind == "done":
+                final["answer"] = event.answer
+
+    placeholder = st.empty()
+    try:
+        with placeholder.container():
+            st.write_stream(tokens())
+    except ServiceError as exc:
+        placeholder.error(str(exc))
+        return None
+    placeholder.empty()
+    return final["answer"]
+
+
 for message in messages:
     with st.chat_message(message["role"]):
         if message["role"] == "user":
             st.markdown(plain(message["content"]))
-            continue
-        answer = message["answer"]
-        st.markdown(answer_markdown(answer.text))
-        render_sources(answer.sources)
-        render_meta(answer)
-        if answer.refused:
-            render_handoff(service.settings.support_contact)
+        else:
+            render_turn(message)
 
 question = st.chat_input("Ask a question about your order, account or devices")
 if question:
-    history = [Turn(m["role"], m["content"] if m["role"] == "user" else m["answer"].text) for m in messages]
-    messages.append({"role": "user", "content": question})
+    history = [Turn(m["role"], m["content"]) for m in messages]
     with st.chat_message("user"):
         st.markdown(plain(question))
     with st.chat_message("assistant"):
-        final: dict = {}
-
-        def tokens():
-            for event in service.stream(question, history=history, mode="rag"):
-                if event.kind == "token":
-                    yield plain(event.token)
-                elif event.kind == "done":
-                    final["answer"] = event.answer
-
-        placeholder = st.empty()
-        try:
-            with placeholder.container():
-                st.write_stream(tokens())
-        except ServiceError as exc:
-            placeholder.error(str(exc))
-            messages.pop()
-        else:
-            answer = final["answer"]
-            placeholder.markdown(answer_markdown(answer.text))
-            render_sources(answer.sources)
-            render_meta(answer)
-            if answer.refused:
-                render_handoff(service.settings.support_contact)
-            messages.append({"role": "assistant", "content": answer.text, "answer": answer})
+        answers: list[Answer] = []
+        columns = st.columns(len(arms)) if len(arms) > 1 else [st.container()]
+        for column, arm in zip(columns, arms, strict=True):
+            with column:
+                if len(arms) > 1:
+                    st.markdown(f"**{ARM_LABELS[arm]}**")
+                answer = stream_answer(question, history, arm)
+                if answer is not None:
+                    answers.append(service.with_groundedness(answer) if len(arms) > 1 else answer)
+    if answers:
+        messages.append({"role": "user", "content": question})
+        messages.append({"role": "assistant", "content": answers[0].text, "answers": answers,
+                         "id": uuid.uuid4().hex[:12]})
+        st.rerun()  # re-render through render_turn, with feedback controls

@@ -9,7 +9,7 @@ from chatbot.ui.components import plain
 from chatbot.ui.state import get_service, require_admin
 
 service = get_service()
-st.title("📚 Knowledge base")
+st.title("Knowledge base")
 if not require_admin():
     st.stop()
 
