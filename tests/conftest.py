@@ -15,11 +15,16 @@ MODEL_CACHE = Path(os.environ.get("CHATBOT_TEST_MODEL_CACHE", ROOT / ".venv" / "
 
 
 def make_settings(home: Path, **overrides) -> Settings:
-    """Settings for a test: its own home, the small packaged model, models shared through a symlink."""
-    home.mkdir(parents=True, exist_ok=True)
-    MODEL_CACHE.mkdir(parents=True, exist_ok=True)
-    if not (home / "models").exists():
-        (home / "models").symlink_to(MODEL_CACHE, target_is_directory=True)
+    """Settings for a test: its own home and model registry, with the converted small packaged model
+    linked in from a cache shared by all tests (so it is converted once, not per test)."""
+    from chatbot.model_files import resolve_chat_model
+
+    converted = Path(resolve_chat_model(PACKAGED_SMALL_CHAT, MODEL_CACHE))
+    models = home / "models"
+    models.mkdir(parents=True, exist_ok=True)
+    for entry in (converted, MODEL_CACHE / ".verified"):
+        if entry.exists() and not (models / entry.name).exists():
+            (models / entry.name).symlink_to(entry, target_is_directory=entry.is_dir())
     values = {"home": home, "chat_model": PACKAGED_SMALL_CHAT, "max_new_tokens": 32,
               "kb_dir": home / "no-sample-kb"}
     values.update(overrides)
