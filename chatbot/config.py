@@ -77,6 +77,7 @@ class Settings(BaseSettings):
         description="Refuse when the best chunk's cosine similarity to the question is below this.",
     )
     history_turns: int = Field(default=4, ge=0, description="Earlier turns used to rewrite a follow-up.")
+    questions_per_minute: int = Field(default=12, ge=1, description="Per-session rate limit on chat questions.")
     max_question_chars: int = Field(default=2000, ge=10, description="Longer chat messages are cut to this.")
 
     # --- people ------------------------------------------------------------------------------

@@ -177,6 +177,10 @@ class Service:
         chunks = split(doc, self.settings.chunk_size, self.settings.chunk_overlap)
         with self._ingest_lock:
             status = self.store.upsert(doc, chunks)
+            if source is None and status != "unchanged":  # an upload: keep the original, under a safe name
+                uploads = self.settings.home / "uploads"
+                uploads.mkdir(exist_ok=True)
+                (uploads / name).write_bytes(data)
         return IngestResult(label, status, doc_id=doc.doc_id, title=doc.title, chunks=len(chunks))
 
     def ingest_paths(self, paths: Iterable[str | Path]) -> Iterator[IngestResult]:

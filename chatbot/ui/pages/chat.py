@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 
 import streamlit as st
 
+from chatbot import ratelimit
 from chatbot.service import ServiceError
 from chatbot.types import Answer, Turn
 from chatbot.ui.components import (
@@ -120,6 +122,11 @@ for message in messages:
 
 question = st.chat_input("Ask a question about your order, account or devices")
 if question:
+    allowed, wait = ratelimit.allow(st.session_state.setdefault("asked_at", []), time.time(),
+                                    service.settings.questions_per_minute)
+    if not allowed:
+        st.warning(f"You're asking very fast: please wait {wait:.0f} s before the next question.")
+        st.stop()
     history = [Turn(m["role"], m["content"]) for m in messages]
     with st.chat_message("user"):
         st.markdown(plain(question))
