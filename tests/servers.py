@@ -1,0 +1,65 @@
+"""Start real servers on loopback for scale-out tests, and stop them afterwards."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def running(command: list[str], health_url: str, log: Path, timeout: float = 180) -> Iterator[None]:
+    """Run `command` until `health_url` answers 200; terminate it on exit. Bounded in time."""
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"{command[0]} exited with {proc.returncode}: {log.read_text()[-2000:]}")
+            try:
+                with urllib.request.urlopen(health_url, timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{command[0]} not ready after {timeout:.0f}s: {log.read_text()[-2000:]}")
+            time.sleep(0.5)
+        yield
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@contextlib.contextmanager
+def chroma_server(path: Path) -> Iterator[str]:
+    port = free_port()
+    command = [str(BIN / "chroma"), "run", "--path", str(path), "--host", "127.0.0.1", "--port", str(port)]
+    with running(command, f"http://127.0.0.1:{port}/api/v2/heartbeat", path.parent / "chroma.log"):
+        yield f"http://127.0.0.1:{port}"
+
+
+@contextlib.contextmanager
+def openai_model_server(model_folder: Path, log_dir: Path) -> Iterator[str]:
+    """`transformers serve` with one model: a real OpenAI-compatible HTTP server."""
+    port = free_port()
+    command = [str(BIN / "transformers"), "serve", str(model_folder), "--host", "127.0.0.1", "--port", str(port)]
+    with running(command, f"http://127.0.0.1:{port}/health", log_dir / "transformers-serve.log"):
+        yield f"http://127.0.0.1:{port}/v1"
