@@ -1,0 +1,100 @@
+"""End to end in a real browser: headless Chromium (Debian's package) driven by Playwright against
+`chatbot serve` on loopback. Screenshots go to test-artifacts/."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, make_settings
+from tests.servers import free_port
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+ARTIFACTS = ROOT / "test-artifacts"
+LANTERN = (b"# Solar Lantern SL-300\n\n## Battery\n\nThe SL-300 lantern has a 5200 mAh battery and gives 14 hours "
+           b"of light on the low setting.\n")
+WARRANTY = b"# Garden Hose Warranty\n\n## Length\n\nThe GH-77 garden hose carries a 9-year warranty.\n"
+
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (.ci/run installs it)")
+
+
+@pytest.fixture
+def app_url(tmp_path):
+    kb = tmp_path / "kb"
+    kb.mkdir()
+    (kb / "lantern.md").write_bytes(LANTERN)
+    settings = make_settings(tmp_path / "home", kb_dir=kb)
+    port = free_port()
+    env = {**os.environ, "CHATBOT_HOME": str(settings.home), "CHATBOT_KB_DIR": str(kb),
+           "CHATBOT_CHAT_MODEL": settings.chat_model, "CHATBOT_MAX_NEW_TOKENS": "24"}
+    log = open(tmp_path / "serve.log", "wb")
+    proc = subprocess.Popen([sys.executable, "-m", "chatbot.cli", "serve", "--port", str(port), "--address",
+                             "127.0.0.1"], env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 240
+    while True:
+        try:
+            with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as response:
+                if response.status == 200:
+                    break
+        except OSError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail("app did not start: " + (tmp_path / "serve.log").read_text()[-3000:])
+        time.sleep(0.5)
+    yield url
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
+
+
+def ask(page, question: str, answers_before: int) -> None:
+    page.get_by_placeholder("Ask a question").fill(question)
+    page.keyboard.press("Enter")
+    page.wait_for_function(f"document.body.innerText.split('first token').length > {answers_before + 1}",
+                           timeout=300_000)
+
+
+def test_chat_and_upload_in_a_real_browser(app_url, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    upload = tmp_path / "garden-hose.md"
+    upload.write_bytes(WARRANTY)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync"])
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.goto(app_url, timeout=300_000)
+        page.get_by_placeholder("Ask a question").wait_for(timeout=300_000)
+
+        ask(page, "How big is the SL-300 battery?", 0)
+        page.get_by_text("Sources (").first.click()
+        page.get_by_text("Solar Lantern SL-300").first.wait_for()
+        page.screenshot(path=str(ARTIFACTS / "browser-chat.png"), full_page=True)
+
+        page.get_by_role("link", name="Documents").click()
+        page.locator("input[type=file]").set_input_files(str(upload))
+        page.get_by_role("button", name="Index uploaded files").click()
+        page.get_by_text("garden-hose.md").first.wait_for(timeout=120_000)
+        assert "Indexed" in page.inner_text("body")
+        page.screenshot(path=str(ARTIFACTS / "browser-upload.png"), full_page=True)
+
+        page.get_by_role("link", name="Chat").click()
+        ask(page, "How long is the warranty on the GH-77 garden hose?", 1)
+        page.get_by_text("Sources (").last.click()
+        page.get_by_text("Garden Hose Warranty").first.wait_for()
+        page.screenshot(path=str(ARTIFACTS / "browser-upload-answer.png"), full_page=True)
+        browser.close()
