@@ -184,7 +184,10 @@ class Service:
         return IngestResult(label, status, doc_id=doc.doc_id, title=doc.title, chunks=len(chunks))
 
     def ingest_paths(self, paths: Iterable[str | Path]) -> Iterator[IngestResult]:
-        """Index files and folders (recursively); one result per file, refused files included."""
+        """Index files and folders (recursively); one result per file, refused files included.
+        Starts by removing what an interrupted earlier run left behind."""
+        with self._ingest_lock:
+            self.store.repair()
         for path in expand_paths(paths):
             if not path.is_file():
                 yield IngestResult(str(path), "refused", reason="no such file")
@@ -197,7 +200,8 @@ class Service:
 
     def ensure_sample_kb(self) -> list[IngestResult]:
         """Index the sample knowledge base when the store holds no documents (first start)."""
-        self.store.repair()
+        with self._ingest_lock:
+            self.store.repair()
         if self.store.list() or not self.settings.kb_dir.is_dir():
             return []
         return list(self.ingest_paths([self.settings.kb_dir]))
