@@ -63,3 +63,41 @@ def openai_model_server(model_folder: Path, log_dir: Path) -> Iterator[str]:
     command = [str(BIN / "transformers"), "serve", str(model_folder), "--host", "127.0.0.1", "--port", str(port)]
     with running(command, f"http://127.0.0.1:{port}/health", log_dir / "transformers-serve.log"):
         yield f"http://127.0.0.1:{port}/v1"
+
+
+def postgres_bin() -> Path | None:
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+    return found[-1].parent if found else None
+
+
+@contextlib.contextmanager
+def postgres_server() -> Iterator[str]:
+    """A throw-away PostgreSQL cluster on loopback (Debian's postgresql package), run as the postgres user
+    when we are root (initdb refuses root). Yields a SQLAlchemy URL."""
+    import os
+    import shutil
+    import tempfile
+
+    bin_dir = postgres_bin()
+    assert bin_dir is not None
+    root = Path(tempfile.mkdtemp(prefix="chatbot-pg-"))
+    root.chmod(0o755)
+    data = root / "data"
+    data.mkdir()
+    as_user: list[str] = []
+    if os.geteuid() == 0:
+        shutil.chown(root, "postgres")
+        shutil.chown(data, "postgres")
+        as_user = ["runuser", "-u", "postgres", "--"]
+    port = free_port()
+    subprocess.run([*as_user, str(bin_dir / "initdb"), "-D", str(data), "-A", "trust", "-U", "chatbot"],
+                   check=True, capture_output=True, timeout=120)
+    options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1"
+    subprocess.run([*as_user, str(bin_dir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(root / "log"),
+                    "-w", "-t", "60", "start"], check=True, capture_output=True, timeout=120)
+    try:
+        yield f"postgresql+psycopg://chatbot@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run([*as_user, str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
+                       capture_output=True, timeout=60)
+        shutil.rmtree(root, ignore_errors=True)
