@@ -4,6 +4,7 @@ not the fused rank, is what the refusal threshold reads."""
 
 from __future__ import annotations
 
+import re
 import threading
 
 import numpy as np
@@ -31,7 +32,8 @@ def fuse(rankings: list[tuple[list[str], float]], k: int = RRF_K) -> list[tuple[
 
 
 def snippet(chunk: Chunk, limit: int = SNIPPET_CHARS) -> str:
-    body = chunk.text.split("\n", 1)[-1].strip()
+    """The start of a chunk's body for the sources panel, without markdown emphasis marks."""
+    body = re.sub(r"\*\*|__|`", "", chunk.text.split("\n", 1)[-1]).strip()
     return body if len(body) <= limit else body[:limit].rsplit(" ", 1)[0] + " …"
 
 
