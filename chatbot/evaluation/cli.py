@@ -1,0 +1,122 @@
+"""`chatbot eval`: run the evaluation harness from the command line.
+
+    chatbot eval --dataset /work/shared/eval/emanual_smarttv --arms rag --limit 40 --out eval-out/emanual
+    chatbot eval --dataset /work/shared/eval/mtrag_un --arms rag,base --limit 40 --seed 1 --json
+    python -m chatbot.evaluation.cli --dataset DIR ...      (the same, before it is wired into chatbot/cli.py)
+
+`add_parser(subparsers)` registers the subcommand on the main CLI's subparsers."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+ARM_NAMES = ("rag", "finetuned", "hybrid", "base")
+
+
+def parse_arms(text: str) -> list[str]:
+    """Comma-separated arm names, validated, duplicates dropped, order kept.
+
+    >>> parse_arms("rag, base,rag")
+    ['rag', 'base']
+    """
+    arms: list[str] = []
+    for name in (part.strip() for part in text.split(",")):
+        if not name:
+            continue
+        if name not in ARM_NAMES:
+            raise argparse.ArgumentTypeError(f"unknown arm {name!r}; choose from {', '.join(ARM_NAMES)}")
+        if name not in arms:
+            arms.append(name)
+    if not arms:
+        raise argparse.ArgumentTypeError("name at least one arm")
+    return arms
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Register `eval` on the main CLI's subparsers; returns the new parser."""
+    p = subparsers.add_parser("eval", help="evaluate answer arms on a dataset folder",
+                              description="Run arms over an evaluation dataset in an isolated store.")
+    configure(p)
+    return p
+
+
+def configure(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dataset", required=True, metavar="DIR",
+                   help="folder with corpus.jsonl and questions.jsonl")
+    p.add_argument("--arms", type=parse_arms, default=["rag"], metavar="ARMS",
+                   help="comma-separated: rag,finetuned,hybrid,base (default rag)")
+    p.add_argument("--limit", type=int, default=None, metavar="N", help="seeded sample of N questions")
+    p.add_argument("--seed", type=int, default=0, metavar="S", help="sampling and bootstrap seed (default 0)")
+    p.add_argument("--out", default=None, metavar="DIR", help="write results.jsonl, report.json/md, charts")
+    p.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    p.set_defaults(func=cmd_eval)
+
+
+class ProgressBar:
+    """A tqdm bar on stderr per phase (ingest, answer); silent when stderr is not a terminal and the
+    run is short, so scripted runs keep clean logs."""
+
+    def __init__(self) -> None:
+        self._bars: dict[str, Any] = {}
+
+    def __call__(self, phase: str, done: int, total: int) -> None:
+        from tqdm import tqdm
+
+        bar = self._bars.get(phase)
+        if bar is None:
+            bar = self._bars[phase] = tqdm(total=total, desc=phase, unit="q" if phase == "answer" else "doc",
+                                           file=sys.stderr, leave=True, dynamic_ncols=True, mininterval=1.0)
+        bar.update(done - bar.n)
+        if done >= total:
+            bar.close()
+
+    def close(self) -> None:
+        for bar in self._bars.values():
+            bar.close()
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from chatbot.config import Settings
+    from chatbot.evaluation.dataset import DatasetError
+    from chatbot.evaluation.harness import run_eval
+    from chatbot.evaluation.report import text_table
+
+    bar = ProgressBar()
+    try:
+        report = run_eval(args.dataset, args.arms, limit=args.limit, seed=args.seed, out_dir=args.out,
+                          settings=Settings(), progress=bar)
+    except DatasetError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        bar.close()
+    if args.json:
+        print(json.dumps(report, ensure_ascii=False))
+    else:
+        print(text_table(report))
+        if args.out:
+            print(f"report: {args.out}/report.md")
+    return 0 if report["arms"] else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Stand-alone entry point: `python -m chatbot.evaluation.cli --dataset DIR ...`."""
+    import logging
+    import os
+
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    parser = argparse.ArgumentParser(prog="chatbot eval", description="Evaluate answer arms on a dataset.")
+    configure(parser)
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,357 @@
+"""Evaluation metrics as small pure functions: answer overlap (token-F1, ROUGE-L, BLEU), ranking
+(recall@k, MRR@k), refusal (precision/recall/F1), percentiles and bootstrap intervals.
+
+Every text metric scores a prediction against several references and keeps the best score, because a
+question may have more than one acceptable answer. Texts are compared after SQuAD normalisation, so
+case, punctuation and articles never decide a score."""
+
+from __future__ import annotations
+
+import math
+import re
+import string
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+
+import numpy as np
+
+T = TypeVar("T")
+
+_ARTICLES = re.compile(r"\b(a|an|the)\b")
+_PUNCT = set(string.punctuation)
+_CITATION = re.compile(r"\[\d+(?:\s*,\s*\d+)*\]")
+
+
+# --- text normalisation ------------------------------------------------------------------------
+def normalize_answer(text: str) -> str:
+    """SQuAD normalisation: lower case, drop punctuation and articles, collapse whitespace.
+
+    >>> normalize_answer("The  Wi-Fi menu, in Settings!")
+    'wifi menu in settings'
+    """
+    text = "".join(c for c in text.lower() if c not in _PUNCT)
+    text = _ARTICLES.sub(" ", text)
+    return " ".join(text.split())
+
+
+def tokens(text: str) -> list[str]:
+    """Normalised word tokens.
+
+    >>> tokens("Press the Home button.")
+    ['press', 'home', 'button']
+    """
+    return normalize_answer(text).split()
+
+
+def strip_citations(text: str) -> str:
+    """Remove citation markers such as [1] or [1, 2] so they don't count as answer words.
+
+    >>> strip_citations("Press Home [1][2, 3].")
+    'Press Home .'
+    """
+    return " ".join(_CITATION.sub(" ", text).split())
+
+
+def _references(refs: Sequence[str]) -> list[str]:
+    return [r for r in refs if r and r.strip()]
+
+
+# --- token F1 ----------------------------------------------------------------------------------
+def _f1_single(pred: list[str], ref: list[str]) -> float:
+    if not pred or not ref:
+        return float(pred == ref)
+    common = sum((Counter(pred) & Counter(ref)).values())
+    if common == 0:
+        return 0.0
+    precision, recall = common / len(pred), common / len(ref)
+    return 2 * precision * recall / (precision + recall)
+
+
+def token_f1(pred: str, refs: Sequence[str]) -> float:
+    """SQuAD token-F1 of `pred`, the best over the non-empty references (0.0 when there are none).
+
+    pred "press the home button" -> [press, home, button]; ref "Press Home" -> [press, home]:
+    overlap 2, precision 2/3, recall 2/2, F1 = 2*(2/3)*1/(2/3+1) = 0.8.
+
+    >>> round(token_f1("press the home button", ["Press Home", "unrelated"]), 3)
+    0.8
+    """
+    refs = _references(refs)
+    if not refs:
+        return 0.0
+    pred_tokens = tokens(pred)
+    return max(_f1_single(pred_tokens, tokens(r)) for r in refs)
+
+
+# --- ROUGE-L -----------------------------------------------------------------------------------
+def lcs_length(a: Sequence[str], b: Sequence[str]) -> int:
+    """Length of the longest common subsequence (dynamic programming, one row at a time).
+
+    >>> lcs_length("a b c d".split(), "a c x d".split())
+    3
+    """
+    if not a or not b:
+        return 0
+    if len(a) < len(b):
+        a, b = b, a
+    prev = [0] * (len(b) + 1)
+    for x in a:
+        cur = [0]
+        for j, y in enumerate(b, start=1):
+            cur.append(prev[j - 1] + 1 if x == y else max(prev[j], cur[j - 1]))
+        prev = cur
+    return prev[-1]
+
+
+def _rouge_l_single(pred: list[str], ref: list[str]) -> tuple[float, float, float]:
+    """(precision, recall, F1) of the LCS between one prediction and one reference."""
+    lcs = lcs_length(pred, ref)
+    if lcs == 0:
+        return 0.0, 0.0, 0.0
+    precision, recall = lcs / len(pred), lcs / len(ref)
+    return precision, recall, 2 * precision * recall / (precision + recall)
+
+
+def rouge_l(pred: str, refs: Sequence[str]) -> float:
+    """ROUGE-L F-measure (beta = 1), the best over the references.
+
+    pred [open, settings, general] vs ref [open, general, menu]: LCS [open, general] = 2,
+    precision 2/3, recall 2/3, F = 2/3.
+
+    >>> round(rouge_l("Open Settings, General", ["open the General menu"]), 4)
+    0.6667
+    """
+    refs = _references(refs)
+    if not refs:
+        return 0.0
+    pred_tokens = tokens(pred)
+    return max(_rouge_l_single(pred_tokens, tokens(r))[2] for r in refs)
+
+
+def rouge_l_recall(pred: str, refs: Sequence[str]) -> float:
+    """ROUGE-L recall: the share of the reference covered by the LCS, the best over the references.
+    Suits references that are whole manual paragraphs, where a correct short answer has low precision.
+
+    pred [open, general] vs ref [open, settings, general, menu]: LCS 2 of 4 reference words = 0.5.
+
+    >>> rouge_l_recall("Open General", ["open Settings general menu"])
+    0.5
+    """
+    refs = _references(refs)
+    if not refs:
+        return 0.0
+    pred_tokens = tokens(pred)
+    return max(_rouge_l_single(pred_tokens, tokens(r))[1] for r in refs)
+
+
+# --- BLEU --------------------------------------------------------------------------------------
+def _ngrams(words: Sequence[str], n: int) -> Counter[tuple[str, ...]]:
+    return Counter(tuple(words[i : i + n]) for i in range(len(words) - n + 1))
+
+
+def _bleu_single(pred: list[str], ref: list[str], max_n: int) -> float:
+    if not pred or not ref:
+        return 0.0
+    log_total = 0.0
+    for n in range(1, max_n + 1):
+        pred_grams = _ngrams(pred, n)
+        matches = sum((pred_grams & _ngrams(ref, n)).values())
+        total = sum(pred_grams.values())
+        if n == 1:
+            if matches == 0:
+                return 0.0
+            log_total += math.log(matches / total)
+        else:  # add-one smoothing (Lin & Och 2004, "BLEU+1") so one missing 4-gram doesn't zero the score
+            log_total += math.log((matches + 1) / (total + 1))
+    brevity = 1.0 if len(pred) > len(ref) else math.exp(1 - len(ref) / len(pred))
+    return brevity * math.exp(log_total / max_n)
+
+
+def bleu(pred: str, refs: Sequence[str], max_n: int = 4) -> float:
+    """Smoothed sentence BLEU up to `max_n`-grams (BLEU+1), the best over the references.
+
+    pred = ref = [press, home, button] (3 words): 1-grams 3/3; 2-grams (2+1)/(2+1); 3-grams (1+1)/(1+1);
+    4-grams (0+1)/(0+1); brevity penalty 1 (equal lengths) -> BLEU = 1.0.
+    pred [press, home] vs ref [press, home, button]: p1 = 2/2, p2 = (1+1)/(1+1), p3 = p4 = 1/1;
+    brevity exp(1 - 3/2) = 0.6065 -> BLEU = 0.6065.
+
+    >>> bleu("Press Home button", ["press the home button"])
+    1.0
+    >>> round(bleu("press home", ["press home button"]), 4)
+    0.6065
+    """
+    refs = _references(refs)
+    if not refs:
+        return 0.0
+    pred_tokens = tokens(pred)
+    return max(_bleu_single(pred_tokens, tokens(r), max_n) for r in refs)
+
+
+# --- ranking -----------------------------------------------------------------------------------
+def recall_at_k(ranked_doc_ids: Sequence[str], gold_ids: Sequence[str] | set[str], k: int) -> float:
+    """Share of the gold documents found among the first `k` retrieved items (0.0 without gold).
+
+    `ranked_doc_ids` may repeat a document (one entry per retrieved chunk): the first k *chunks* count.
+
+    >>> recall_at_k(["d3", "d1", "d3", "d2"], ["d1", "d2"], 3)
+    0.5
+    """
+    gold = set(gold_ids)
+    if not gold:
+        return 0.0
+    return len(gold & set(ranked_doc_ids[:k])) / len(gold)
+
+
+def hit_at_k(ranked_doc_ids: Sequence[str], gold_ids: Sequence[str] | set[str], k: int) -> float:
+    """1.0 when any gold document is among the first `k` items ("success@k"), else 0.0.
+
+    >>> hit_at_k(["d3", "d1"], ["d1", "d2"], 2), hit_at_k(["d3", "d1"], ["d1", "d2"], 1)
+    (1.0, 0.0)
+    """
+    return float(bool(set(gold_ids) & set(ranked_doc_ids[:k])))
+
+
+def mrr_at_k(ranked_doc_ids: Sequence[str], gold_ids: Sequence[str] | set[str], k: int) -> float:
+    """Reciprocal rank of the first gold item within the first `k` (0.0 when none is there).
+
+    >>> mrr_at_k(["d3", "d3", "d1"], ["d1"], 10), mrr_at_k(["d3", "d1"], ["d1"], 1)
+    (0.3333333333333333, 0.0)
+    """
+    gold = set(gold_ids)
+    for rank, doc_id in enumerate(ranked_doc_ids[:k], start=1):
+        if doc_id in gold:
+            return 1.0 / rank
+    return 0.0
+
+
+# --- refusal -----------------------------------------------------------------------------------
+def refusal_scores(should_refuse: Sequence[bool], refused: Sequence[bool]) -> dict[str, float | int | None]:
+    """Precision, recall and F1 of declining, with "should refuse" (answerable == false) as positives.
+
+    Undefined figures are None, not 0: precision when nothing was refused, recall when nothing should
+    have been, F1 (= 2tp / (2tp + fp + fn)) when there is neither a positive nor a refusal.
+    gold [T, T, F, F], refused [T, F, T, F]: tp 1, fp 1, fn 1, tn 1 -> precision = recall = f1 = 0.5.
+
+    >>> s = refusal_scores([True, True, False, False], [True, False, True, False]); s["f1"], s["tn"]
+    (0.5, 1)
+    """
+    if len(should_refuse) != len(refused):
+        raise ValueError("should_refuse and refused must have the same length")
+    pairs = list(zip(should_refuse, refused, strict=True))
+    tp = sum(bool(g and p) for g, p in pairs)
+    fp = sum(bool(p and not g) for g, p in pairs)
+    fn = sum(bool(g and not p) for g, p in pairs)
+    tn = len(pairs) - tp - fp - fn
+    return {"precision": tp / (tp + fp) if tp + fp else None,
+            "recall": tp / (tp + fn) if tp + fn else None,
+            "f1": 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else None,
+            "tp": tp, "fp": fp, "fn": fn, "tn": tn}
+
+
+def refusal_f1(pairs: Sequence[tuple[bool, bool]]) -> float:
+    """Refusal F1 of (should_refuse, refused) pairs, 0.0 when undefined: the statistic to bootstrap.
+
+    >>> refusal_f1([(True, True), (False, False)]), refusal_f1([(False, False)])
+    (1.0, 0.0)
+    """
+    f1 = refusal_scores([g for g, _ in pairs], [p for _, p in pairs])["f1"]
+    return float(f1) if f1 is not None else 0.0
+
+
+# --- distributions -----------------------------------------------------------------------------
+def percentile(values: Sequence[float], p: float) -> float | None:
+    """The `p`-th percentile with linear interpolation between ranks (numpy's default); None if empty.
+
+    [1, 2, 3, 4]: p50 sits at rank 0.5*3 = 1.5 -> 2.5; p95 at rank 2.85 -> 3 + 0.85*(4-3) = 3.85.
+
+    >>> percentile([4, 1, 3, 2], 50), round(percentile([1, 2, 3, 4], 95), 2)
+    (2.5, 3.85)
+    """
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = (len(ordered) - 1) * p / 100
+    low = math.floor(rank)
+    high = min(low + 1, len(ordered) - 1)
+    return float(ordered[low] + (ordered[high] - ordered[low]) * (rank - low))
+
+
+def mean(values: Sequence[float]) -> float | None:
+    """Arithmetic mean; None for no values (a metric that could not be measured is not zero).
+
+    >>> mean([1, 2]), mean([])
+    (1.5, None)
+    """
+    return float(sum(values) / len(values)) if values else None
+
+
+def bootstrap_ci(values: Sequence[T], seed: int, n: int = 1000,
+                 stat: Callable[[list[T]], float] | None = None,
+                 level: float = 0.95) -> tuple[float, float] | None:
+    """Percentile-bootstrap interval (default 95%) of `stat` (default: the mean) over `values`.
+
+    Resamples the items with replacement `n` times with a seeded generator, so a report is reproducible.
+    `stat` lets one bootstrap a figure that is not a mean, e.g. refusal F1 over (gold, predicted) pairs.
+    Every resample of a constant list has the same mean, so the interval collapses to that value:
+
+    >>> bootstrap_ci([0.5, 0.5, 0.5], seed=0)
+    (0.5, 0.5)
+    """
+    if not values:
+        return None
+    rng = np.random.default_rng(seed)
+    picks = rng.integers(0, len(values), size=(n, len(values)))
+    if stat is None:
+        stats = np.asarray(values, dtype=float)[picks].mean(axis=1)
+    else:
+        items = list(values)
+        stats = np.asarray([stat([items[i] for i in row]) for row in picks], dtype=float)
+    tail = (1 - level) / 2 * 100
+    low, high = np.percentile(stats, [tail, 100 - tail])
+    return float(low), float(high)
+
+
+@dataclass(frozen=True)
+class PairedResult:
+    """Arm a minus arm b on the same items: mean difference, its interval and a bootstrap p-value."""
+
+    n: int
+    mean_diff: float
+    ci: tuple[float, float]
+    p: float
+
+    def to_dict(self, digits: int = 4) -> dict[str, float | int | list[float]]:
+        return {"n": self.n, "mean_diff": round(self.mean_diff, digits),
+                "ci": [round(x, digits) for x in self.ci], "p": round(self.p, digits)}
+
+
+def paired_bootstrap(a: Sequence[float], b: Sequence[float], seed: int, n: int = 1000,
+                     level: float = 0.95) -> PairedResult:
+    """Compare two arms scored on the same items: mean of a - b, its bootstrap interval, and `p`, twice
+    the share of resampled mean differences on the other side of zero from the observed one (a
+    bootstrap two-sided p-value, capped at 1). A small p and an interval excluding 0 mean a real gap.
+
+    a = [1, 1, 1], b = [0, 0, 0]: every difference is 1, so mean 1, interval [1, 1], p 0.
+
+    >>> paired_bootstrap([1, 1, 1], [0, 0, 0], seed=0)
+    PairedResult(n=3, mean_diff=1.0, ci=(1.0, 1.0), p=0.0)
+    """
+    if len(a) != len(b):
+        raise ValueError("paired_bootstrap needs scores of the same items in the same order")
+    if not a:
+        return PairedResult(0, 0.0, (0.0, 0.0), 1.0)
+    diffs = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
+    observed = float(diffs.mean())
+    rng = np.random.default_rng(seed)
+    means = diffs[rng.integers(0, len(diffs), size=(n, len(diffs)))].mean(axis=1)
+    tail = (1 - level) / 2 * 100
+    low, high = np.percentile(means, [tail, 100 - tail])
+    if observed > 0:
+        share = float((means <= 0).mean())
+    elif observed < 0:
+        share = float((means >= 0).mean())
+    else:
+        share = 0.5
+    return PairedResult(len(diffs), observed, (float(low), float(high)), min(1.0, 2 * share))

@@ -1,0 +1,129 @@
+"""Command-line twins of the fine-tuning actions; `chatbot/cli.py` registers them with `add_parser`.
+
+    chatbot finetune --preset quick                  # SmolLM2-135M on tickets + the indexed KB
+    chatbot finetune --preset standard --name qwen-lora-1
+    chatbot finetune --tickets my-tickets.csv --max-steps 20
+    chatbot models list --json
+    chatbot models use smollm2-135m-instruct-quick-20250102-030405
+    chatbot models delete smollm2-135m-instruct-quick-20250102-030405
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from chatbot.config import Settings
+from chatbot.finetune import registry
+
+
+def add_parser(subparsers) -> None:
+    """Register `finetune` and `models {list,delete,use}` on the main parser's subparsers."""
+    p = subparsers.add_parser("finetune", help="fine-tune a chat model on tickets and the knowledge base")
+    p.add_argument("--base", default=None, help="base model (default: the preset's)")
+    p.add_argument("--tickets", type=Path, default=None,
+                   help="tickets JSONL/CSV with question, answer (default: KB_DIR/tickets.jsonl if present)")
+    p.add_argument("--preset", default="quick", choices=["quick", "standard"])
+    p.add_argument("--name", default=None, help="model name (default: base-preset-timestamp)")
+    p.add_argument("--max-steps", type=int, default=None, help="stop after this many optimizer steps")
+    p.add_argument("--use", action="store_true", help="make the new model the active one")
+    p.set_defaults(func=cmd_finetune)
+
+    models = subparsers.add_parser("models", help="list, activate or delete fine-tuned models")
+    actions = models.add_subparsers(dest="action", required=True)
+    p = actions.add_parser("list")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_models_list)
+    p = actions.add_parser("delete")
+    p.add_argument("name")
+    p.set_defaults(func=cmd_models_delete)
+    p = actions.add_parser("use", help="make NAME the model of the fine-tuned and hybrid arms")
+    p.add_argument("name")
+    p.set_defaults(func=cmd_models_use)
+
+
+def cmd_finetune(args: argparse.Namespace) -> int:
+    from chatbot.finetune.train import TrainingCancelled, finetune
+    from chatbot.service import make_service
+
+    settings = Settings()
+    tickets = args.tickets or _default_tickets(settings)
+    if tickets is not None and not tickets.is_file():
+        print(f"error: no tickets file at {tickets}", file=sys.stderr)
+        return 2
+    service = make_service(settings)
+    chunks, kb_version = service.store.chunks(), service.store.version()
+    print(f"training data: {tickets or 'no tickets file'} + {len(chunks)} indexed chunks "
+          f"(KB version {kb_version})", flush=True)
+    started = time.perf_counter()
+
+    def progress(step: int, total: int, loss: float) -> None:
+        elapsed = time.perf_counter() - started
+        print(f"step {step:>4}/{total}  loss {loss:.4f}  {elapsed:6.0f}s", flush=True)
+
+    try:
+        record = finetune(settings, base=args.base, tickets=tickets, chunks=chunks, kb_version=kb_version,
+                          preset=args.preset, name=args.name, progress=progress,
+                          max_steps=args.max_steps)
+    except KeyboardInterrupt:
+        print("\ninterrupted: no model was saved", file=sys.stderr)
+        return 130
+    except (TrainingCancelled, registry.RegistryError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"saved {record.name} to {record.path}")
+    print(f"train loss {_fmt(record.train_loss)}, validation loss {_fmt(record.val_loss)} "
+          f"(before: {_fmt(record.hyperparams.get('val_loss_before'))}), {record.duration_s:.0f}s")
+    if args.use:
+        registry.set_active(settings, record.name)
+        print(f"{record.name} is now the active fine-tuned model")
+    else:
+        print(f"use it with: chatbot models use {record.name}")
+    return 0
+
+
+def cmd_models_list(args: argparse.Namespace) -> int:
+    settings = Settings()
+    records = registry.list_models(settings)
+    if args.json:
+        print(json.dumps([r.summary() for r in records], indent=2))
+        return 0
+    active = registry.get_active(settings)
+    for r in records:
+        mark = "*" if active and active.name == r.name else " "
+        print(f"{mark} {r.name:<48} {r.method:<4} {r.base_model:<40} val {_fmt(r.val_loss)}  "
+              f"KB v{r.kb_version}  {r.trained_at}")
+    print(f"{len(records)} fine-tuned models" + ("  (* active)" if active else ""))
+    return 0
+
+
+def cmd_models_delete(args: argparse.Namespace) -> int:
+    try:
+        registry.delete_model(Settings(), args.name)
+    except registry.RegistryError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"deleted {args.name}")
+    return 0
+
+
+def cmd_models_use(args: argparse.Namespace) -> int:
+    try:
+        record = registry.set_active(Settings(), args.name)
+    except registry.RegistryError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"{record.name} is now the active fine-tuned model")
+    return 0
+
+
+def _default_tickets(settings: Settings) -> Path | None:
+    path = settings.kb_dir / "tickets.jsonl"
+    return path if path.is_file() else None
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4f}"

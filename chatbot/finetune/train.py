@@ -1,0 +1,398 @@
+"""Supervised fine-tuning of a chat model on the rows from `chatbot.finetune.data`.
+
+A plain torch loop (AdamW, linear warm-up and decay, gradient clipping) over chat-template rows, with
+the loss on the assistant's tokens only: the prompt is the same `closed_book_messages` the fine-tuned
+arm sends at answer time. Small models are fully fine-tuned; larger ones get LoRA adapters (peft) that
+are merged into the weights before saving, so every saved folder loads with plain
+`AutoModelForCausalLM.from_pretrained` (and so through `chatbot.models.make_chat_model`).
+
+Presets (times on the 2-core CPU of ../shared/MODELS.md; a GPU is used when present):
+    quick     SmolLM2-135M, full fine-tune, capped at 32 steps of 8 rows of <= 192 tokens (~256 of the
+              ~650 rows of the sample KB and its tickets). Measured at 48 steps on a shared 2-core CPU:
+              2,063 CPU-s (~17 min idle-machine upper bound), 5.9 GB peak, validation loss 3.44 -> 2.57;
+              32 steps is sized to stay under 15 minutes.
+    standard  Qwen2.5-Coder-0.5B (the default chat model), LoRA r=16 on all linear layers, 96 steps of
+              8 rows of <= 256 tokens (about one epoch of the sample KB with its tickets): estimated
+              45-60 minutes and ~14 GB peak on that CPU (MODELS.md: 22 s/step at 128 tokens).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import random
+import shutil
+import threading
+import time
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import asdict, dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from chatbot.config import PACKAGED_CHAT, PACKAGED_SMALL_CHAT, Settings
+from chatbot.finetune.data import QAPair, Row, TrainingData, build_training_data, load_tickets
+from chatbot.finetune.registry import (
+    ModelRecord,
+    RegistryError,
+    check_name,
+    finetuned_dir,
+    write_record,
+)
+from chatbot.model_files import resolve_chat_model
+from chatbot.types import Chunk
+
+log = logging.getLogger(__name__)
+IGNORE = -100  # label of tokens that carry no loss (prompt and padding)
+
+Progress = Callable[[int, int, float], None]
+
+
+class TrainingCancelled(RuntimeError):
+    """Training was stopped through the `cancel` event; nothing was saved."""
+
+
+@dataclass(frozen=True)
+class Preset:
+    """Everything that decides how a model is trained; recorded in ModelRecord.hyperparams."""
+
+    base: str
+    method: str  # "full" or "lora"
+    learning_rate: float
+    batch_size: int = 8
+    max_length: int = 192
+    epochs: int = 1
+    max_steps: int | None = None  # cap on optimizer steps (None: `epochs` full passes)
+    max_val_rows: int = 48
+    warmup_ratio: float = 0.05
+    weight_decay: float = 0.0
+    val_fraction: float = 0.1
+    lora_r: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.05
+    seed: int = 0
+
+
+PRESETS: dict[str, Preset] = {
+    "quick": Preset(base=PACKAGED_SMALL_CHAT, method="full", learning_rate=1e-4, max_steps=32),
+    "standard": Preset(base=PACKAGED_CHAT, method="lora", learning_rate=2e-4, max_length=256,
+                       max_steps=96, max_val_rows=64),
+}
+
+
+@dataclass(frozen=True)
+class Example:
+    """One tokenised row: labels are IGNORE on the prompt, the token ids on the answer."""
+
+    input_ids: list[int]
+    labels: list[int]
+
+
+# --- tokenisation and batching (pure, given a tokenizer) ---------------------------------------
+def tokenize_row(tokenizer: Any, messages: Sequence[dict[str, str]], max_length: int) -> Example | None:
+    """Token ids of the chat-template text of `messages`, with loss only on the final (assistant)
+    message and its end-of-turn token. The prompt part is exactly what `apply_chat_template(...,
+    add_generation_prompt=True)` gives at answer time. Returns None if the prompt alone fills
+    `max_length`; a long answer is cut at `max_length`."""
+    prompt = tokenizer.apply_chat_template(list(messages[:-1]), add_generation_prompt=True, tokenize=False)
+    full = tokenizer.apply_chat_template(list(messages), tokenize=False)
+    if not full.startswith(prompt):
+        raise ValueError("the chat template's prompt is not a prefix of the full conversation")
+    prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    answer_ids = tokenizer(full[len(prompt):], add_special_tokens=False)["input_ids"]
+    if len(prompt_ids) + 4 > max_length or not answer_ids:
+        return None
+    answer_ids = answer_ids[: max_length - len(prompt_ids)]
+    return Example(prompt_ids + answer_ids, [IGNORE] * len(prompt_ids) + answer_ids)
+
+
+def batches(examples: Sequence[Example], batch_size: int, rng: random.Random | None) -> list[list[Example]]:
+    """Batches of similar length (less padding): shuffle when `rng` is given, sort each window of
+    16 batches by length, cut, then shuffle the batch order.
+
+    >>> ex = [Example([1] * n, [1] * n) for n in (5, 1, 4, 2)]
+    >>> [[len(e.input_ids) for e in b] for b in batches(ex, 2, None)]
+    [[1, 2], [4, 5]]
+    """
+    order = list(examples)
+    if rng is not None:
+        rng.shuffle(order)
+    window = batch_size * 16
+    out: list[list[Example]] = []
+    for start in range(0, len(order), window):
+        part = sorted(order[start : start + window], key=lambda e: len(e.input_ids))
+        out.extend(part[i : i + batch_size] for i in range(0, len(part), batch_size))
+    if rng is not None:
+        rng.shuffle(out)
+    return out
+
+
+def collate(batch: Sequence[Example], pad_id: int) -> dict[str, Any]:
+    """Right-padded tensors: input_ids, attention_mask, labels (IGNORE on padding)."""
+    import torch
+
+    width = max(len(e.input_ids) for e in batch)
+    ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
+    labels = torch.full((len(batch), width), IGNORE, dtype=torch.long)
+    mask = torch.zeros((len(batch), width), dtype=torch.long)
+    for row, ex in enumerate(batch):
+        n = len(ex.input_ids)
+        ids[row, :n] = torch.tensor(ex.input_ids)
+        labels[row, :n] = torch.tensor(ex.labels)
+        mask[row, :n] = 1
+    return {"input_ids": ids, "attention_mask": mask, "labels": labels}
+
+
+def lr_factor(step: int, total: int, warmup: int) -> float:
+    """Linear warm-up to 1, then linear decay to 0.1 at the last step.
+
+    >>> [round(lr_factor(s, 10, 2), 2) for s in (0, 1, 2, 9)]
+    [0.5, 1.0, 1.0, 0.1]
+    """
+    if step < warmup:
+        return (step + 1) / warmup
+    span = max(1, total - 1 - warmup)
+    return 1.0 - 0.9 * min(1.0, (step - warmup) / span)
+
+
+def default_name(base: str, preset: str, now: datetime) -> str:
+    """A model name from the base model, preset and time.
+
+    >>> default_name("packaged:smollm2-135m-instruct", "quick", datetime(2025, 1, 2, 3, 4, 5))
+    'smollm2-135m-instruct-quick-20250102-030405'
+    """
+    stem = Path(base.removeprefix("packaged:").rstrip("/")).name or "model"
+    stem = "".join(c if c.isalnum() or c in "._-" else "-" for c in stem)[:60].strip("-._") or "model"
+    return f"{stem}-{preset}-{now:%Y%m%d-%H%M%S}"
+
+
+# --- training ----------------------------------------------------------------------------------
+def finetune(
+    settings: Settings,
+    base: str | None = None,
+    tickets: Path | None = None,
+    chunks: Sequence[Chunk] = (),
+    kb_version: int = 0,
+    preset: str = "quick",
+    name: str | None = None,
+    progress: Progress | None = None,
+    cancel: threading.Event | None = None,
+    exclude: Collection[str] = (),
+    max_steps: int | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> ModelRecord:
+    """Fine-tune `base` (default: the preset's) on tickets + pairs derived from `chunks`, save it under
+    HOME/models/finetuned/NAME and return its record.
+
+    `progress(step, total_steps, loss)` is called after every optimizer step; setting `cancel` stops
+    training before the next step and raises TrainingCancelled (nothing is saved). Questions in
+    `exclude` are never trained on. `max_steps` and `overrides` (Preset field -> value) adjust the preset.
+    """
+    started = time.perf_counter()
+    if preset not in PRESETS:
+        raise ValueError(f"Unknown preset {preset!r}; use one of {', '.join(PRESETS)}")
+    config = replace(PRESETS[preset], **(overrides or {}))
+    if base:
+        config = replace(config, base=base, method=(overrides or {}).get("method") or _method_for(base))
+    if max_steps is not None:
+        config = replace(config, max_steps=max_steps)
+    name = check_name(name or default_name(config.base, preset, datetime.now(UTC)))
+    root = finetuned_dir(settings)
+    if (root / name).exists():
+        raise RegistryError(f"A fine-tuned model named {name!r} already exists.")
+
+    ticket_pairs: list[QAPair] = load_tickets(tickets) if tickets else []
+    data = build_training_data(ticket_pairs, chunks, exclude=exclude, val_fraction=config.val_fraction)
+    if not data.train:
+        raise ValueError("No training rows: give a tickets file or index some documents first.")
+    log.info("training data: %d train / %d validation rows (%s)", len(data.train), len(data.validation),
+             data.sources)
+
+    run = _Run(settings, config, data, progress, cancel)
+    model, tokenizer = run.train()
+
+    tmp = root / f".{name}.partial"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        _save(model, tokenizer, tmp)
+        record = ModelRecord(
+            name=name, base_model=config.base, method=config.method,
+            hyperparams=run.hyperparams(preset), train_loss=run.train_loss, val_loss=run.val_loss,
+            trained_at=datetime.now(UTC).isoformat(timespec="seconds"), data_sha256=data.data_sha256,
+            kb_version=kb_version, duration_s=round(time.perf_counter() - started, 1),
+            path=str(root / name), loss_history=run.history)
+        write_record(record, tmp)
+        os.replace(tmp, root / name)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return record
+
+
+def _method_for(base: str) -> str:
+    """Full fine-tune for the small packaged model, LoRA for anything else."""
+    return "full" if base == PACKAGED_SMALL_CHAT else "lora"
+
+
+class _Run:
+    """One training run: loads the model, trains it, keeps the losses."""
+
+    def __init__(self, settings: Settings, config: Preset, data: TrainingData,
+                 progress: Progress | None, cancel: threading.Event | None):
+        self.settings, self.config, self.data = settings, config, data
+        self.progress, self.cancel = progress, cancel
+        self.history: list[dict[str, float]] = []
+        self.train_loss: float | None = None
+        self.val_loss: float | None = None
+        self.val_loss_before: float | None = None
+        self.steps = 0
+        self.n_train = self.n_val = 0
+        self.device = "cpu"
+
+    def train(self):
+        import torch
+
+        cfg = self.config
+        if self.settings.torch_threads:
+            torch.set_num_threads(self.settings.torch_threads)
+        torch.manual_seed(cfg.seed)
+        model, tokenizer = self._load()
+        pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        train_ex = _tokenize(tokenizer, self.data.train, cfg.max_length)
+        val_rows = self.data.validation[: cfg.max_val_rows]
+        val_ex = _tokenize(tokenizer, val_rows, cfg.max_length)
+        self.n_train, self.n_val = len(train_ex), len(val_ex)
+        if not train_ex:
+            raise ValueError(f"Every training row is longer than max_length={cfg.max_length} tokens.")
+
+        rng = random.Random(cfg.seed)
+        per_epoch = math.ceil(len(train_ex) / cfg.batch_size)
+        total = per_epoch * cfg.epochs if cfg.max_steps is None else cfg.max_steps
+        params = [p for p in model.parameters() if p.requires_grad]
+        optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+        warmup = max(1, round(total * cfg.warmup_ratio))
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, total, warmup))
+
+        val_batches = batches(val_ex, cfg.batch_size, None)
+        self.val_loss_before = self._evaluate(model, val_batches, pad_id)
+        if self.val_loss_before is not None:
+            self.history.append({"step": 0, "val_loss": round(self.val_loss_before, 4)})
+        model.train()
+        plan: list[list[Example]] = []
+        while self.steps < total:
+            if not plan:
+                plan = batches(train_ex, cfg.batch_size, rng)
+            self._check_cancel()
+            loss = self._step(model, collate(plan.pop(), pad_id), optimizer, params)
+            scheduler.step()
+            self.steps += 1
+            self.history.append({"step": self.steps, "loss": round(loss, 4)})
+            if self.progress:
+                self.progress(self.steps, total, loss)
+        recent = [h["loss"] for h in self.history if "loss" in h][-10:]
+        self.train_loss = round(sum(recent) / len(recent), 4) if recent else None
+        self.val_loss = self._evaluate(model, val_batches, pad_id)
+        if self.val_loss is not None:
+            self.val_loss = round(self.val_loss, 4)
+            self.history.append({"step": self.steps, "val_loss": self.val_loss})
+        if cfg.method == "lora":
+            model = model.merge_and_unload()
+        return model, tokenizer
+
+    def _load(self):
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        path = resolve_chat_model(self.config.base, self.settings.models_dir)
+        tokenizer = AutoTokenizer.from_pretrained(str(path))
+        if tokenizer.chat_template is None:
+            raise ValueError(f"{self.config.base} has no chat template; fine-tune an instruct/chat model.")
+        model = AutoModelForCausalLM.from_pretrained(str(path), dtype=torch.float32)
+        if torch.cuda.is_available():
+            self.device = "cuda"
+            model = model.to("cuda")
+        if self.config.method == "lora":
+            from peft import LoraConfig, get_peft_model
+
+            lora = LoraConfig(r=self.config.lora_r, lora_alpha=self.config.lora_alpha,
+                              lora_dropout=self.config.lora_dropout, target_modules="all-linear",
+                              task_type="CAUSAL_LM")
+            model = get_peft_model(model, lora)
+        model.config.use_cache = False
+        return model, tokenizer
+
+    def _step(self, model, batch: dict[str, Any], optimizer, params) -> float:
+        import torch
+
+        batch = {k: v.to(self.device) for k, v in batch.items()}
+        with self._autocast():
+            loss = model(**batch).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        return float(loss.detach())
+
+    def _evaluate(self, model, val_batches: list[list[Example]], pad_id: int) -> float | None:
+        """Mean loss per answer token over the validation rows (None without validation rows)."""
+        import torch
+
+        if not val_batches:
+            return None
+        model.eval()
+        total, tokens = 0.0, 0
+        with torch.inference_mode():
+            for group in val_batches:
+                self._check_cancel()
+                batch = {k: v.to(self.device) for k, v in collate(group, pad_id).items()}
+                n = int((batch["labels"][:, 1:] != IGNORE).sum())
+                with self._autocast():
+                    total += float(model(**batch).loss) * n
+                tokens += n
+        model.train()
+        return total / tokens if tokens else None
+
+    def _autocast(self):
+        import contextlib
+
+        import torch
+
+        if self.device == "cuda" and torch.cuda.is_bf16_supported():
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def _check_cancel(self) -> None:
+        if self.cancel is not None and self.cancel.is_set():
+            raise TrainingCancelled("Fine-tuning was cancelled; no model was saved.")
+
+    def hyperparams(self, preset: str) -> dict[str, Any]:
+        cfg = asdict(self.config)
+        cfg.pop("base")
+        if self.config.method != "lora":
+            for key in ("lora_r", "lora_alpha", "lora_dropout"):
+                cfg.pop(key)
+        return {"preset": preset, **cfg, "steps": self.steps, "train_rows": self.n_train,
+                "val_rows": self.n_val, "val_loss_before": _round(self.val_loss_before),
+                "excluded_questions": self.data.n_excluded, "sources": self.data.sources,
+                "device": self.device}
+
+
+def _tokenize(tokenizer: Any, rows: Sequence[Row], max_length: int) -> list[Example]:
+    examples = (tokenize_row(tokenizer, row["messages"], max_length) for row in rows)
+    return [e for e in examples if e is not None]
+
+
+def _save(model, tokenizer, folder: Path) -> None:
+    """bf16 safetensors (as the converted base models are) + tokenizer with its chat template."""
+    import torch
+
+    model = model.to("cpu", dtype=torch.bfloat16)
+    model.config.use_cache = True
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
