@@ -37,7 +37,32 @@ class TrainingJob:
         return self.status == "running"
 
 
-def start(job: TrainingJob, work: Callable[[TrainingJob], Any]) -> threading.Thread:
+@dataclass
+class EvaluationJob:
+    """Mutable state of one evaluation run in the app."""
+
+    out_dir: Any
+    status: str = "running"  # running | done | failed
+    phase: str = ""
+    done: int = 0
+    total: int = 0
+    result: Any = None
+    error: str = ""
+    cancel: threading.Event = field(default_factory=threading.Event)
+
+    def progress(self, phase: str, done: int, total: int) -> None:
+        self.phase, self.done, self.total = phase, done, total
+
+    @property
+    def fraction(self) -> float:
+        return self.done / self.total if self.total else 0.0
+
+    @property
+    def running(self) -> bool:
+        return self.status == "running"
+
+
+def start(job: Any, work: Callable[[Any], Any]) -> threading.Thread:
     """Run `work(job)` in a daemon thread, recording its result or failure on the job."""
 
     def run() -> None:
@@ -51,6 +76,6 @@ def start(job: TrainingJob, work: Callable[[TrainingJob], Any]) -> threading.Thr
         except Exception as exc:  # shown to the admin on the page
             job.status, job.error = "failed", f"{type(exc).__name__}: {exc}"
 
-    thread = threading.Thread(target=run, name=f"train-{job.preset}", daemon=True)
+    thread = threading.Thread(target=run, name=f"job-{type(job).__name__}", daemon=True)
     thread.start()
     return thread

@@ -48,6 +48,7 @@ class Service:
         self._chat_model = chat_model
         self._finetuned: dict[str, BaseChatModel] = {}  # loaded fine-tuned models by folder path
         self.training: jobs.TrainingJob | None = None  # the latest background fine-tuning job
+        self.evaluation: jobs.EvaluationJob | None = None  # the latest background evaluation
         self._model_lock = threading.Lock()
         self._ingest_lock = threading.Lock()
 
@@ -113,6 +114,39 @@ class Service:
 
         jobs.start(job, work)
         return job
+
+    def start_evaluation(self, arms: Sequence[Mode], dataset: Path | None = None,
+                         limit: int | None = None) -> jobs.EvaluationJob:
+        """Evaluate arms in the background into HOME/evaluations/<time>; without `dataset`, on questions
+        derived from the live KB (the ones fine-tuning holds out) plus off-topic questions."""
+        from chatbot.evaluation.harness import run_eval
+        from chatbot.evaluation.live_kb import write_kb_dataset
+
+        with self._model_lock:
+            if self.evaluation and self.evaluation.running:
+                raise ServiceError("An evaluation is already running.")
+            stamp = time.strftime("%Y%m%d-%H%M%S")
+            out = self.evaluations_dir / f"{stamp}-{dataset.name if dataset else 'live-kb'}"
+            job = jobs.EvaluationJob(out_dir=out)
+            self.evaluation = job
+
+        def work(job: jobs.EvaluationJob) -> dict:
+            source = dataset or write_kb_dataset(self.store.chunks(), out / "dataset")
+            return run_eval(source, arms=list(arms), limit=limit, out_dir=out, settings=self.settings,
+                            chat_model=self.chat_model, progress=job.progress)
+
+        jobs.start(job, work)
+        return job
+
+    @property
+    def evaluations_dir(self) -> Path:
+        return self.settings.home / "evaluations"
+
+    def evaluation_reports(self) -> list[Path]:
+        """Folders holding a finished report, newest first."""
+        if not self.evaluations_dir.is_dir():
+            return []
+        return sorted((p.parent for p in self.evaluations_dir.glob("*/report.json")), reverse=True)
 
     def default_tickets(self) -> Path | None:
         path = self.settings.kb_dir / "tickets.jsonl"

@@ -21,6 +21,7 @@ navigation = st.navigation(
         "Admin": [
             st.Page(PAGES / "documents.py", title="Documents", icon=":material/library_books:"),
             st.Page(PAGES / "models.py", title="Models", icon=":material/model_training:"),
+            st.Page(PAGES / "evaluation.py", title="Evaluation", icon=":material/monitoring:"),
         ],
     }
 )

@@ -1,0 +1,64 @@
+"""The live-KB evaluation set and the Evaluation page: start a run from the page, then read its report."""
+
+from __future__ import annotations
+
+import time
+
+from streamlit.testing.v1 import AppTest
+
+from chatbot.evaluation.live_kb import OFF_TOPIC, kb_dataset
+from chatbot.finetune.data import is_validation
+from chatbot.ingest import load, split
+from tests.conftest import ROOT, make_settings
+
+KB = {f"topic-{i}.md": (f"# Topic {i}\n\n" + "\n\n".join(f"## Part {i}.{j}\n\nPart {i}.{j} says the answer is "
+                                                        f"{i * 10 + j}." for j in range(6))).encode()
+      for i in range(4)}
+
+
+def test_kb_dataset_uses_held_out_questions_with_real_gold_ids():
+    chunks = [c for name, data in KB.items() for c in split(load(name, data))]
+    corpus, questions = kb_dataset(chunks, min_questions=0)
+    assert {r["id"] for r in corpus} == {f"topic-{i}" for i in range(4)}
+    answerable = [q for q in questions if q["answerable"]]
+    assert all(is_validation(q["question"], 0.1) for q in answerable)
+    assert all(q["gold_ids"][0] in {r["id"] for r in corpus} for q in answerable)
+    assert [q["question"] for q in questions if not q["answerable"]] == OFF_TOPIC
+    _, padded = kb_dataset(chunks, min_questions=10)
+    assert sum(q["answerable"] for q in padded) >= 10
+
+
+def test_evaluation_page_runs_and_shows_a_report(tmp_path, monkeypatch):
+    import streamlit as st
+
+    kb = tmp_path / "kb"
+    kb.mkdir()
+    for name, data in KB.items():
+        (kb / name).write_bytes(data)
+    settings = make_settings(tmp_path / "home", kb_dir=kb)
+    for key, value in {"HOME": settings.home, "KB_DIR": kb, "CHAT_MODEL": settings.chat_model,
+                       "MAX_NEW_TOKENS": 8}.items():
+        monkeypatch.setenv(f"CHATBOT_{key}", str(value))
+    st.cache_resource.clear()
+    try:
+        at = AppTest.from_file(str(ROOT / "chatbot" / "ui" / "app.py"), default_timeout=300).run()
+        at.switch_page("pages/evaluation.py").run()
+        assert not at.exception
+        at.number_input[0].set_value(4)
+        at.button[0].click().run()
+        from chatbot.ui.state import get_service
+
+        service = get_service()
+        deadline = time.monotonic() + 400
+        while service.evaluation is None or service.evaluation.running:
+            assert time.monotonic() < deadline, "evaluation did not finish"
+            time.sleep(1)
+        assert service.evaluation.status == "done", service.evaluation.error
+        at.run()
+        assert not at.exception
+        retrieval = at.dataframe[0].value
+        assert list(retrieval["arm"]) == ["RAG"]
+        assert 0 <= float(retrieval["recall@5"][0]) <= 1
+        assert any("Reference:" in m.value for m in at.markdown)
+    finally:
+        st.cache_resource.clear()
