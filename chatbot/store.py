@@ -22,6 +22,7 @@ from chatbot.types import Chunk, DocInfo, Document
 
 log = logging.getLogger(__name__)
 ADD_BATCH = 64
+PAGE = 5000
 
 
 def open_chroma_client(settings: Settings):
@@ -96,9 +97,21 @@ class KnowledgeStore:
 
     def chunks(self) -> list[Chunk]:
         """Every current chunk (for the keyword index)."""
-        data = self.collection.get(include=["documents", "metadatas"])
-        return [_chunk(cid, text, meta) for cid, text, meta in
-                zip(data["ids"], data["documents"], data["metadatas"], strict=True)]
+        return [_chunk(cid, text, meta) for cid, text, meta in self._all(["documents", "metadatas"])]
+
+    def _all(self, include: list[str]):
+        """(id, document, metadata) of every stored chunk, read in pages: one read of a large collection
+        exceeds SQLite's limit on query variables (seen at 100k chunks)."""
+        offset = 0
+        while True:
+            page = self.collection.get(include=include, limit=PAGE, offset=offset)
+            ids = page["ids"]
+            docs = page.get("documents") or [None] * len(ids)
+            metas = page.get("metadatas") or [None] * len(ids)
+            yield from zip(ids, docs, metas, strict=True)
+            if len(ids) < PAGE:
+                return
+            offset += PAGE
 
     def chunk_count(self) -> int:
         return self.collection.count()
@@ -141,9 +154,8 @@ class KnowledgeStore:
         """Remove chunks that belong to no current document version; drop manifest rows whose chunks are
         incomplete (so that the next ingest redoes them). Returns how many chunks were removed."""
         current = {d.doc_id: d for d in self.list()}
-        data = self.collection.get(include=["metadatas"])
         orphans, counts = [], dict.fromkeys(current, 0)
-        for cid, meta in zip(data["ids"], data["metadatas"], strict=True):
+        for cid, _, meta in self._all(["metadatas"]):
             info = current.get(str(meta.get("doc_id")))
             if info is None or meta.get("sha256") != info.sha256:
                 orphans.append(cid)

@@ -79,3 +79,15 @@ def test_folder_ingest_reports_each_file(store_service, tmp_path):
     assert results["broken.pdf"].status == "refused"
     assert "broken.pdf" in results["broken.pdf"].line() and "corrupt" in results["broken.pdf"].line()
     assert {d.doc_id for d in store_service.documents()} == {"a", "b"}
+
+
+def test_large_collections_are_read_in_pages(store_service, monkeypatch):
+    import chatbot.store
+
+    s = store_service
+    s.ingest_bytes("returns.md", DOC_V2)
+    s.ingest_bytes("shipping.md", OTHER)
+    everything = chunk_texts(s)
+    monkeypatch.setattr(chatbot.store, "PAGE", 2)  # 3 chunks: pages of 2 and 1
+    assert len(everything) == 3 and chunk_texts(s) == everything
+    assert s.store.repair() == 0 and len(s.documents()) == 2
