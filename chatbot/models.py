@@ -17,7 +17,7 @@ from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResu
 from pydantic import ConfigDict, PrivateAttr
 
 from chatbot.config import Settings
-from chatbot.model_files import resolve_chat_model, resolve_embedding_model
+from chatbot.model_files import resolve_chat_model, resolve_embedding_model, resolve_gguf
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,20 @@ def make_embeddings(settings: Settings) -> Embeddings:
 def make_chat_model(settings: Settings, model: str | None = None) -> BaseChatModel:
     """The chat model named by `model` (default: settings.chat_model) on the configured backend."""
     name = model or settings.chat_model
-    match settings.chat_backend:
+    backend = settings.chat_backend
+    if backend == "auto":
+        backend = "llamacpp" if llama_cpp_available() and resolve_gguf(name, settings.models_dir) else "transformers"
+        if backend == "transformers" and resolve_gguf(name, settings.models_dir):
+            log.warning("llama-cpp-python is not installed: running %s with transformers (slower). "
+                        "`make setup` builds it; see README.", name)
+    match backend:
+        case "llamacpp":
+            from chatbot.llamacpp import LlamaCppChatModel
+
+            gguf = resolve_gguf(name, settings.models_dir)
+            if gguf is None:
+                raise RuntimeError(f"The llamacpp backend needs a GGUF model; {name!r} is not one.")
+            return LlamaCppChatModel.load(gguf, name, settings)
         case "transformers":
             return LocalChatModel.load(name, settings)
         case "openai":
@@ -61,6 +74,12 @@ def make_chat_model(settings: Settings, model: str | None = None) -> BaseChatMod
             )
         case other:
             raise ValueError(f"Unknown chat backend {other!r}")
+
+
+def llama_cpp_available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("llama_cpp") is not None
 
 
 def cpu_has_native_bf16() -> bool:
