@@ -102,17 +102,39 @@ def pick_dtype(setting: str):
     return torch.bfloat16 if cpu_has_native_bf16() else torch.float32
 
 
-class LocalChatModel(BaseChatModel):
-    """A transformers causal LM behind LangChain's chat interface, with token streaming."""
+class InProcessChatModel(BaseChatModel):
+    """What the in-process backends share: a display name, generation limits, one lock per loaded model,
+    and a non-streaming call built from the subclass's `_stream` (which ends with a usage chunk)."""
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
     model_name: str
     max_new_tokens: int = 256
     temperature: float = 0.0
+    _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+
+    @property
+    def _identifying_params(self) -> dict[str, Any]:
+        return {"model_name": self.model_name}
+
+    @staticmethod
+    def chat_messages(messages: list[BaseMessage]) -> list[dict[str, str]]:
+        return [{"role": ROLE.get(m.type, "user"), "content": str(m.content)} for m in messages]
+
+    def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
+                  run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> ChatResult:
+        text, usage = "", None
+        for chunk in self._stream(messages, stop, run_manager, **kwargs):
+            text += str(chunk.message.content)
+            usage = chunk.message.usage_metadata or usage
+        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=text, usage_metadata=usage))])
+
+
+class LocalChatModel(InProcessChatModel):
+    """A transformers causal LM behind LangChain's chat interface, with token streaming."""
+
     hf_model: Any = None
     tokenizer: Any = None
-    _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
 
     @classmethod
     def load(cls, name: str, settings: Settings) -> LocalChatModel:
@@ -136,14 +158,9 @@ class LocalChatModel(BaseChatModel):
     def _llm_type(self) -> str:
         return "local-transformers"
 
-    @property
-    def _identifying_params(self) -> dict[str, Any]:
-        return {"model_name": self.model_name}
-
     def _inputs(self, messages: list[BaseMessage]):
-        chat = [{"role": ROLE.get(m.type, "user"), "content": str(m.content)} for m in messages]
-        encoded = self.tokenizer.apply_chat_template(chat, add_generation_prompt=True, return_tensors="pt",
-                                                     return_dict=True)
+        encoded = self.tokenizer.apply_chat_template(self.chat_messages(messages), add_generation_prompt=True,
+                                                     return_tensors="pt", return_dict=True)
         return {k: v.to(self.hf_model.device) for k, v in encoded.items()}
 
     def _gen_kwargs(self, max_new_tokens: int | None) -> dict[str, Any]:
@@ -154,14 +171,6 @@ class LocalChatModel(BaseChatModel):
         else:
             kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
         return kwargs
-
-    def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
-                  run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> ChatResult:
-        text, usage = "", None
-        for chunk in self._stream(messages, stop, run_manager, **kwargs):
-            text += str(chunk.message.content)
-            usage = chunk.message.usage_metadata or usage
-        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=text, usage_metadata=usage))])
 
     def _stream(self, messages: list[BaseMessage], stop: list[str] | None = None,
                 run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any
