@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -63,3 +65,28 @@ def store_service(settings, embeddings):
     from chatbot.service import make_service
 
     return make_service(settings, embeddings=embeddings)
+
+
+@contextlib.contextmanager
+def app_environment(tmp_path: Path, monkeypatch, docs: dict[str, bytes], max_new_tokens: int = 32,
+                    prepare=None) -> Iterator[Settings]:
+    """A fresh home whose sample KB holds `docs`, configured through CHATBOT_* variables like production,
+    with Streamlit's resource cache cleared before and after (the app's service is cached per process).
+    `prepare(settings)` runs before the app starts (e.g. to register a model)."""
+    import streamlit as st
+
+    kb = tmp_path / "kb"
+    kb.mkdir()
+    for name, data in docs.items():
+        (kb / name).write_bytes(data)
+    settings = make_settings(tmp_path / "home", kb_dir=kb, max_new_tokens=max_new_tokens)
+    if prepare is not None:
+        prepare(settings)
+    for key, value in {"HOME": settings.home, "KB_DIR": kb, "CHAT_MODEL": settings.chat_model,
+                       "MAX_NEW_TOKENS": max_new_tokens}.items():
+        monkeypatch.setenv(f"CHATBOT_{key}", str(value))
+    st.cache_resource.clear()
+    try:
+        yield settings
+    finally:
+        st.cache_resource.clear()

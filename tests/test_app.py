@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.conftest import ROOT, make_settings
+from tests.conftest import ROOT, app_environment
 
 APP = str(ROOT / "chatbot" / "ui" / "app.py")
 KB_DOC = (b"# Solar Lantern SL-300\n\n## Battery\n\nThe SL-300 lantern has a 5200 mAh battery and gives 14 "
@@ -15,18 +15,8 @@ KB_DOC = (b"# Solar Lantern SL-300\n\n## Battery\n\nThe SL-300 lantern has a 520
 @pytest.fixture
 def app_env(tmp_path, monkeypatch):
     """A fresh home with a one-document sample KB, configured through the environment like production."""
-    import streamlit as st
-
-    kb = tmp_path / "kb"
-    kb.mkdir()
-    (kb / "lantern.md").write_bytes(KB_DOC)
-    settings = make_settings(tmp_path / "home", kb_dir=kb)
-    for key, value in {"HOME": settings.home, "KB_DIR": kb, "CHAT_MODEL": settings.chat_model,
-                       "MAX_NEW_TOKENS": 32}.items():
-        monkeypatch.setenv(f"CHATBOT_{key}", str(value))
-    st.cache_resource.clear()
-    yield settings
-    st.cache_resource.clear()
+    with app_environment(tmp_path, monkeypatch, {"lantern.md": KB_DOC}) as settings:
+        yield settings
 
 
 def all_text(at: AppTest) -> str:

@@ -13,7 +13,7 @@ from streamlit.testing.v1 import AppTest
 
 from chatbot.finetune import registry
 from chatbot.model_files import resolve_chat_model
-from tests.conftest import ROOT, make_settings
+from tests.conftest import ROOT, app_environment
 
 DOC = (b"# Solar Lantern SL-300\n\n## Battery\n\nThe SL-300 lantern has a 5200 mAh battery and gives 14 hours "
        b"of light on the low setting.\n")
@@ -61,18 +61,7 @@ def test_staleness_counts_documents_changed_after_training(service):
 
 
 def test_side_by_side_page(tmp_path, monkeypatch):
-    import streamlit as st
-
-    kb = tmp_path / "kb"
-    kb.mkdir()
-    (kb / "lantern.md").write_bytes(DOC)
-    settings = make_settings(tmp_path / "home", kb_dir=kb, max_new_tokens=16)
-    register_small_model(settings)
-    for key, value in {"HOME": settings.home, "KB_DIR": kb, "CHAT_MODEL": settings.chat_model,
-                       "MAX_NEW_TOKENS": 16}.items():
-        monkeypatch.setenv(f"CHATBOT_{key}", str(value))
-    st.cache_resource.clear()
-    try:
+    with app_environment(tmp_path, monkeypatch, {"lantern.md": DOC}, 16, prepare=register_small_model) as settings:
         at = AppTest.from_file(str(ROOT / "chatbot" / "ui" / "app.py"), default_timeout=300).run()
         assert [o for o in at.radio[0].options] == ["RAG", "Fine-tuned", "Hybrid", "Side by side"]
         at.radio[0].set_value("compare").run()
@@ -89,5 +78,3 @@ def test_side_by_side_page(tmp_path, monkeypatch):
 
         rows = ratings(open_database(settings.database))
         assert [(r.arm, r.preferred) for r in rows] == [("hybrid", True)]
-    finally:
-        st.cache_resource.clear()

@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from streamlit.testing.v1 import AppTest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, app_environment
 
 DOCS = {f"product-{i}.md": f"# Product P-{i}00\n\n## Price\n\nThe P-{i}00 gadget costs {i}9 dollars.\n".encode()
         for i in range(1, 6)}
@@ -31,20 +31,7 @@ def test_ten_parallel_questions_and_an_upload(service):
 
 
 def test_app_sessions_keep_their_own_conversations(monkeypatch, tmp_path):
-    import streamlit as st
-
-    from tests.conftest import make_settings
-
-    kb = tmp_path / "kb"
-    kb.mkdir()
-    for name, data in DOCS.items():
-        (kb / name).write_bytes(data)
-    settings = make_settings(tmp_path / "home", kb_dir=kb, max_new_tokens=12)
-    for key, value in {"HOME": settings.home, "KB_DIR": kb, "CHAT_MODEL": settings.chat_model,
-                       "MAX_NEW_TOKENS": 12}.items():
-        monkeypatch.setenv(f"CHATBOT_{key}", str(value))
-    st.cache_resource.clear()
-    try:
+    with app_environment(tmp_path, monkeypatch, DOCS, 12):
         sessions = [AppTest.from_file(str(ROOT / "chatbot" / "ui" / "app.py"), default_timeout=300).run()
                     for _ in range(3)]
         for number, at in enumerate(sessions, start=1):
@@ -53,5 +40,3 @@ def test_app_sessions_keep_their_own_conversations(monkeypatch, tmp_path):
             users = [m for m in at.chat_message if m.name == "user"]
             assert len(users) == 1
             assert f"P\\-{number}00" in users[0].markdown[0].value
-    finally:
-        st.cache_resource.clear()

@@ -9,7 +9,7 @@ from streamlit.testing.v1 import AppTest
 from chatbot.evaluation.live_kb import OFF_TOPIC, kb_dataset
 from chatbot.finetune.data import is_validation
 from chatbot.ingest import load, split
-from tests.conftest import ROOT, make_settings
+from tests.conftest import ROOT, app_environment
 
 KB = {f"topic-{i}.md": (f"# Topic {i}\n\n" + "\n\n".join(f"## Part {i}.{j}\n\nPart {i}.{j} says the answer is "
                                                         f"{i * 10 + j}." for j in range(6))).encode()
@@ -29,18 +29,7 @@ def test_kb_dataset_uses_held_out_questions_with_real_gold_ids():
 
 
 def test_evaluation_page_runs_and_shows_a_report(tmp_path, monkeypatch):
-    import streamlit as st
-
-    kb = tmp_path / "kb"
-    kb.mkdir()
-    for name, data in KB.items():
-        (kb / name).write_bytes(data)
-    settings = make_settings(tmp_path / "home", kb_dir=kb)
-    for key, value in {"HOME": settings.home, "KB_DIR": kb, "CHAT_MODEL": settings.chat_model,
-                       "MAX_NEW_TOKENS": 8}.items():
-        monkeypatch.setenv(f"CHATBOT_{key}", str(value))
-    st.cache_resource.clear()
-    try:
+    with app_environment(tmp_path, monkeypatch, KB, 8):
         at = AppTest.from_file(str(ROOT / "chatbot" / "ui" / "app.py"), default_timeout=300).run()
         at.switch_page("pages/evaluation.py").run()
         assert not at.exception
@@ -60,5 +49,3 @@ def test_evaluation_page_runs_and_shows_a_report(tmp_path, monkeypatch):
         assert list(retrieval["arm"]) == ["RAG"]
         assert 0 <= float(retrieval["recall@5"][0]) <= 1
         assert any("Reference:" in m.value for m in at.markdown)
-    finally:
-        st.cache_resource.clear()
