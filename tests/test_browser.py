@@ -65,6 +65,37 @@ def ask(page, question: str, answers_before: int) -> None:
                            timeout=300_000)
 
 
+def open_sources(page, index: int, title: str) -> None:
+    """Expand the index-th sources panel until `title` shows. The app reruns once more after streaming
+    an answer, which can collapse a panel opened a moment too early, so try a few times."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    for _ in range(6):
+        try:
+            page.get_by_text(title).first.wait_for(timeout=3_000)
+            return
+        except PlaywrightTimeout:
+            page.get_by_text("Sources (").nth(index).click()
+    page.get_by_text(title).first.wait_for(timeout=10_000)
+
+
+def index_upload(page, done_text: str) -> None:
+    """Press "Index uploaded files" once the upload has reached the server (the button can be pressed
+    before the browser finished sending the file; then the app has nothing to index yet)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    for _ in range(10):
+        button = page.get_by_role("button", name="Index uploaded files")
+        if button.count():
+            button.click()
+        try:
+            page.get_by_text(done_text).first.wait_for(timeout=6_000)
+            return
+        except PlaywrightTimeout:
+            continue
+    page.get_by_text(done_text).first.wait_for(timeout=10_000)
+
+
 def test_chat_and_upload_in_a_real_browser(app_url, tmp_path):
     from playwright.sync_api import sync_playwright
 
@@ -80,20 +111,17 @@ def test_chat_and_upload_in_a_real_browser(app_url, tmp_path):
         page.get_by_placeholder("Ask a question").wait_for(timeout=300_000)
 
         ask(page, "How big is the SL-300 battery?", 0)
-        page.get_by_text("Sources (").first.click()
-        page.get_by_text("Solar Lantern SL-300").first.wait_for()
+        open_sources(page, 0, "Solar Lantern SL-300")
         page.screenshot(path=str(ARTIFACTS / "browser-chat.png"), full_page=True)
 
         page.get_by_role("link", name="Documents").click()
         page.locator("input[type=file]").set_input_files(str(upload))
-        page.get_by_role("button", name="Index uploaded files").click()
-        page.get_by_text("garden-hose.md").first.wait_for(timeout=120_000)
-        assert "Indexed" in page.inner_text("body")
+        index_upload(page, "(id garden-hose)")
+        assert "Indexed garden-hose.md" in page.inner_text("body")
         page.screenshot(path=str(ARTIFACTS / "browser-upload.png"), full_page=True)
 
         page.get_by_role("link", name="Chat").click()
         ask(page, "How long is the warranty on the GH-77 garden hose?", 1)
-        page.get_by_text("Sources (").last.click()
-        page.get_by_text("Garden Hose Warranty").first.wait_for()
+        open_sources(page, 1, "Garden Hose Warranty")
         page.screenshot(path=str(ARTIFACTS / "browser-upload-answer.png"), full_page=True)
         browser.close()
