@@ -203,7 +203,7 @@ class Service:
         except IngestError as exc:
             return IngestResult(label, "refused", reason=str(exc))
         if source:
-            doc = _with_source(doc, source)
+            doc = replace(doc, source=source)
         twin = self.store.find_by_sha(doc.sha256)
         if twin and twin.doc_id != doc.doc_id:
             return IngestResult(label, "refused", doc_id=twin.doc_id,
@@ -222,6 +222,9 @@ class Service:
         Starts by removing what an interrupted earlier run left behind."""
         with self._ingest_lock:
             self.store.repair()
+        yield from self._ingest_files(paths)
+
+    def _ingest_files(self, paths: Iterable[str | Path]) -> Iterator[IngestResult]:
         for path in expand_paths(paths):
             if not path.is_file():
                 yield IngestResult(str(path), "refused", reason="no such file")
@@ -238,7 +241,7 @@ class Service:
             self.store.repair()
         if self.store.list() or not self.settings.kb_dir.is_dir():
             return []
-        return list(self.ingest_paths([self.settings.kb_dir]))
+        return list(self._ingest_files([self.settings.kb_dir]))  # repaired just above
 
     # --- answering ---------------------------------------------------------------------------
     def stream(self, question: str, history: Sequence[Turn] = (), mode: Mode = "rag") -> Iterator[StreamEvent]:
@@ -337,7 +340,3 @@ def clean_question(text: str, limit: int) -> str:
 
 def _too_big(size: int, limit_mb: float) -> str:
     return f"the file is {size / 1048576:.1f} MB, over the {limit_mb:g} MB limit"
-
-
-def _with_source(doc, source: str):
-    return replace(doc, source=source)
