@@ -8,6 +8,7 @@
     chatbot finetune --preset quick ; chatbot models list --json
     chatbot eval --dataset ../shared/eval/emanual_smarttv --arms rag --limit 50
     chatbot feedback export --out exports/
+    chatbot db upgrade
     chatbot serve
 """
 
@@ -111,6 +112,20 @@ def cmd_feedback_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    from chatbot import migrations
+    from chatbot.db import open_database
+
+    settings = Settings()
+    settings.home.mkdir(parents=True, exist_ok=True)
+    engine = open_database(settings.database)  # upgrades
+    with engine.connect() as conn:
+        revision = migrations.current(conn)
+    print(f"database {engine.url.render_as_string(hide_password=True)} is at revision {revision} (newest)")
+    engine.dispose()
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     settings = Settings()
     if not args.no_index:
@@ -167,6 +182,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     finetune_cli.add_parser(sub)
     eval_cli.add_parser(sub)
+
+    database = sub.add_parser("db", help="database maintenance").add_subparsers(dest="action", required=True)
+    p = database.add_parser("upgrade", help="apply pending migrations (every start does this too)")
+    p.set_defaults(func=cmd_db_upgrade)
 
     p = sub.add_parser("serve", help="index the sample KB if the store is empty, then start the web app")
     p.add_argument("--port", type=int, default=8501)

@@ -1,5 +1,6 @@
-"""The relational database (SQLAlchemy Core): the document manifest and the knowledge-base change log.
-SQLite in HOME by default; any SQLAlchemy URL (e.g. PostgreSQL) through CHATBOT_DATABASE_URL."""
+"""The relational database (SQLAlchemy Core): the document manifest, the knowledge-base change log and
+feedback. SQLite in HOME by default; any SQLAlchemy URL (e.g. PostgreSQL) through CHATBOT_DATABASE_URL.
+The tables here are the current schema; `chatbot/migrations/` holds the steps that build it."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ from sqlalchemy import (
     create_engine,
     event,
 )
+
+from chatbot import migrations
 
 metadata = MetaData()
 
@@ -68,7 +71,7 @@ def now() -> datetime:
 
 
 def open_database(url: str) -> Engine:
-    """Create the engine and any missing tables."""
+    """Create the engine and upgrade the database to the newest migration (a no-op when it is there)."""
     engine = create_engine(url, future=True, pool_pre_ping=True)
     if url.startswith("sqlite"):
 
@@ -79,5 +82,5 @@ def open_database(url: str) -> Engine:
             cursor.execute("PRAGMA busy_timeout=10000")
             cursor.close()
 
-    metadata.create_all(engine)
+    migrations.upgrade(engine)
     return engine

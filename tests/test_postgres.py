@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-import pytest
+from concurrent.futures import ThreadPoolExecutor
 
-from chatbot import feedback
+import pytest
+from sqlalchemy import inspect
+
+from chatbot import db, feedback, migrations
 from chatbot.service import make_service
 from tests.conftest import make_settings
 from tests.servers import postgres_bin, postgres_server
@@ -13,8 +16,20 @@ pytestmark = pytest.mark.skipif(postgres_bin() is None, reason="PostgreSQL serve
                                 "(Debian package postgresql; .ci/run installs it)")
 
 
-def test_manifest_changes_and_feedback_on_postgres(tmp_path, embeddings):
+def test_migrations_manifest_changes_and_feedback_on_postgres(tmp_path, embeddings):
     with postgres_server() as url:
+        # Four replicas starting at once: the advisory lock lets one migrate, the others find it done.
+        with ThreadPoolExecutor(4) as pool:
+            engines = list(pool.map(db.open_database, [url] * 4))
+        with engines[0].connect() as conn:
+            assert migrations.current(conn) == migrations.head()
+            assert set(db.metadata.tables) <= set(inspect(conn).get_table_names())
+        from tests.test_migrations import schema_diff
+
+        assert schema_diff(engines[0]) == []
+        for engine in engines:
+            engine.dispose()
+
         settings = make_settings(tmp_path / "home", database_url=url)
         service = make_service(settings, embeddings=embeddings)
         assert service.ingest_bytes("returns.md", b"# Returns\n\nReturn items within 30 days.").status == "indexed"
