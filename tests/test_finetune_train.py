@@ -39,7 +39,7 @@ def ft_settings(tmp_path_factory) -> Settings:
 @pytest.fixture
 def tickets(tmp_path: Path) -> Path:
     rows = [{"id": f"T{n}", "question": f"How long does refund number {n} take?",
-             "answer": f"Refund {n} takes {n + 2} business days.", "category": "billing"} for n in range(6)]
+             "answer": f"Refund {n} takes {n + 2} business days.", "category": "billing"} for n in range(10)]
     rows.append({"id": "E1", "question": EVAL_QUESTION, "answer": "It must never be trained on."})
     path = tmp_path / "tickets.jsonl"
     path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
@@ -59,7 +59,7 @@ def _base_weights(settings: Settings) -> dict:
                          "model.safetensors"))
 
 
-def test_few_steps_train_save_load_and_register(ft_settings: Settings, tickets: Path) -> None:
+def test_few_steps_train_save_load_and_register(ft_settings: Settings, tickets: Path, capsys) -> None:
     from safetensors.torch import load_file
 
     from chatbot.finetune.train import finetune
@@ -75,6 +75,9 @@ def test_few_steps_train_save_load_and_register(ft_settings: Settings, tickets: 
     assert record.method == "full" and record.base_model == PACKAGED_SMALL_CHAT and record.kb_version == 7
     assert record.hyperparams["excluded_questions"] == 1 and record.hyperparams["steps"] == 2
     assert record.train_loss is not None and len(record.data_sha256) == 64
+    assert [h["step"] for h in record.loss_history if "loss" in h] == [1, 2]
+    assert record.hyperparams["val_rows"] > 0 and [h["step"] for h in record.loss_history if "val_loss" in h] == [0, 2], record.hyperparams
+    assert capsys.readouterr().out == "", "training must not print to stdout (the CLI's --json goes there)"
 
     folder = Path(record.path)
     assert folder == registry.finetuned_dir(ft_settings) / "tiny-run"

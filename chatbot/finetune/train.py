@@ -1,10 +1,10 @@
 """Supervised fine-tuning of a chat model on the rows from `chatbot.finetune.data`.
 
-A plain torch loop (AdamW, linear warm-up and decay, gradient clipping) over chat-template rows, with
-the loss on the assistant's tokens only: the prompt is the same `closed_book_messages` the fine-tuned
-arm sends at answer time. Small models are fully fine-tuned; larger ones get LoRA adapters (peft) that
-are merged into the weights before saving, so every saved folder loads with plain
-`AutoModelForCausalLM.from_pretrained` (and so through `chatbot.models.make_chat_model`).
+transformers' `Trainer` (AdamW, linear warm-up and decay, gradient clipping, batches grouped by length)
+over chat-template rows, with the loss on the assistant's tokens only: the prompt is the same
+`closed_book_messages` the fine-tuned arm sends at answer time. Small models are fully fine-tuned;
+larger ones get LoRA adapters (peft) that are merged into the weights before saving, so every saved
+folder loads with plain `AutoModelForCausalLM.from_pretrained` (and so through `make_chat_model`).
 
 Presets (times on the 2-core CPU of ../shared/MODELS.md; a GPU is used when present):
     quick     SmolLM2-135M, full fine-tune, capped at 32 steps of 8 rows of <= 192 tokens (~256 of the
@@ -21,7 +21,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import random
 import shutil
 import threading
 import time
@@ -107,53 +106,21 @@ def tokenize_row(tokenizer: Any, messages: Sequence[dict[str, str]], max_length:
     return Example(prompt_ids + answer_ids, [IGNORE] * len(prompt_ids) + answer_ids)
 
 
-def batches(examples: Sequence[Example], batch_size: int, rng: random.Random | None) -> list[list[Example]]:
-    """Batches of similar length (less padding): shuffle when `rng` is given, sort each window of
-    16 batches by length, cut, then shuffle the batch order.
-
-    >>> ex = [Example([1] * n, [1] * n) for n in (5, 1, 4, 2)]
-    >>> [[len(e.input_ids) for e in b] for b in batches(ex, 2, None)]
-    [[1, 2], [4, 5]]
-    """
-    order = list(examples)
-    if rng is not None:
-        rng.shuffle(order)
-    window = batch_size * 16
-    out: list[list[Example]] = []
-    for start in range(0, len(order), window):
-        part = sorted(order[start : start + window], key=lambda e: len(e.input_ids))
-        out.extend(part[i : i + batch_size] for i in range(0, len(part), batch_size))
-    if rng is not None:
-        rng.shuffle(out)
-    return out
-
-
-def collate(batch: Sequence[Example], pad_id: int) -> dict[str, Any]:
-    """Right-padded tensors: input_ids, attention_mask, labels (IGNORE on padding)."""
+def collate(batch: Sequence[dict[str, list[int]]], pad_id: int) -> dict[str, Any]:
+    """Right-padded tensors from rows of {"input_ids", "labels"}: input_ids, attention_mask, labels
+    (IGNORE on padding)."""
     import torch
 
-    width = max(len(e.input_ids) for e in batch)
+    width = max(len(e["input_ids"]) for e in batch)
     ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
     labels = torch.full((len(batch), width), IGNORE, dtype=torch.long)
     mask = torch.zeros((len(batch), width), dtype=torch.long)
     for row, ex in enumerate(batch):
-        n = len(ex.input_ids)
-        ids[row, :n] = torch.tensor(ex.input_ids)
-        labels[row, :n] = torch.tensor(ex.labels)
+        n = len(ex["input_ids"])
+        ids[row, :n] = torch.tensor(ex["input_ids"])
+        labels[row, :n] = torch.tensor(ex["labels"])
         mask[row, :n] = 1
     return {"input_ids": ids, "attention_mask": mask, "labels": labels}
-
-
-def lr_factor(step: int, total: int, warmup: int) -> float:
-    """Linear warm-up to 1, then linear decay to 0.1 at the last step.
-
-    >>> [round(lr_factor(s, 10, 2), 2) for s in (0, 1, 2, 9)]
-    [0.5, 1.0, 1.0, 0.1]
-    """
-    if step < warmup:
-        return (step + 1) / warmup
-    span = max(1, total - 1 - warmup)
-    return 1.0 - 0.9 * min(1.0, (step - warmup) / span)
 
 
 def default_name(base: str, preset: str, now: datetime) -> str:
@@ -237,7 +204,7 @@ def _method_for(base: str) -> str:
 
 
 class _Run:
-    """One training run: loads the model, trains it, keeps the losses."""
+    """One training run with transformers' Trainer: loads the model, trains it, keeps the losses."""
 
     def __init__(self, settings: Settings, config: Preset, data: TrainingData,
                  progress: Progress | None, cancel: threading.Event | None):
@@ -252,7 +219,10 @@ class _Run:
         self.device = "cpu"
 
     def train(self):
+        import tempfile
+
         import torch
+        from transformers import PrinterCallback, Trainer, TrainingArguments
 
         cfg = self.config
         if self.settings.torch_threads:
@@ -261,42 +231,43 @@ class _Run:
         model, tokenizer = self._load()
         pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
         train_ex = _tokenize(tokenizer, self.data.train, cfg.max_length)
-        val_rows = self.data.validation[: cfg.max_val_rows]
-        val_ex = _tokenize(tokenizer, val_rows, cfg.max_length)
+        val_ex = _tokenize(tokenizer, self.data.validation[: cfg.max_val_rows], cfg.max_length)
         self.n_train, self.n_val = len(train_ex), len(val_ex)
         if not train_ex:
             raise ValueError(f"Every training row is longer than max_length={cfg.max_length} tokens.")
-
-        rng = random.Random(cfg.seed)
         per_epoch = math.ceil(len(train_ex) / cfg.batch_size)
         total = per_epoch * cfg.epochs if cfg.max_steps is None else cfg.max_steps
-        params = [p for p in model.parameters() if p.requires_grad]
-        optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
-        warmup = max(1, round(total * cfg.warmup_ratio))
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, total, warmup))
+        gpu = torch.cuda.is_available()
 
-        val_batches = batches(val_ex, cfg.batch_size, None)
-        self.val_loss_before = self._evaluate(model, val_batches, pad_id)
-        if self.val_loss_before is not None:
-            self.history.append({"step": 0, "val_loss": round(self.val_loss_before, 4)})
-        model.train()
-        plan: list[list[Example]] = []
-        while self.steps < total:
-            if not plan:
-                plan = batches(train_ex, cfg.batch_size, rng)
-            self._check_cancel()
-            loss = self._step(model, collate(plan.pop(), pad_id), optimizer, params)
-            scheduler.step()
-            self.steps += 1
-            self.history.append({"step": self.steps, "loss": round(loss, 4)})
-            if self.progress:
-                self.progress(self.steps, total, loss)
+        with tempfile.TemporaryDirectory(prefix="chatbot-finetune-") as scratch:
+            args = TrainingArguments(
+                output_dir=scratch, save_strategy="no", eval_strategy="no", report_to="none",
+                disable_tqdm=True, logging_steps=1, seed=cfg.seed, use_cpu=not gpu,
+                bf16=gpu and torch.cuda.is_bf16_supported(), dataloader_num_workers=0,
+                per_device_train_batch_size=cfg.batch_size, per_device_eval_batch_size=cfg.batch_size,
+                max_steps=total, learning_rate=cfg.learning_rate, weight_decay=cfg.weight_decay,
+                lr_scheduler_type="linear", warmup_steps=cfg.warmup_ratio, max_grad_norm=1.0,
+                train_sampling_strategy="group_by_length",  # batches of similar length: less padding
+                remove_unused_columns=False,
+            )
+            trainer = Trainer(
+                model=model, args=args, processing_class=tokenizer,
+                data_collator=lambda rows: collate(rows, pad_id),
+                train_dataset=[asdict(e) for e in train_ex], eval_dataset=[asdict(e) for e in val_ex] or None,
+                callbacks=[_watch(self)],
+            )
+            trainer.remove_callback(PrinterCallback)  # progress goes to `progress`, not to stdout
+            self.device = str(args.device)
+            self.val_loss_before = self._evaluate(trainer)
+            if self.val_loss_before is not None:
+                self.history.append({"step": 0, "val_loss": self.val_loss_before})
+            trainer.train()
+            self.val_loss = self._evaluate(trainer)
+        if self.val_loss is not None:
+            self.history.append({"step": self.steps, "val_loss": self.val_loss})
         recent = [h["loss"] for h in self.history if "loss" in h][-10:]
         self.train_loss = round(sum(recent) / len(recent), 4) if recent else None
-        self.val_loss = self._evaluate(model, val_batches, pad_id)
-        if self.val_loss is not None:
-            self.val_loss = round(self.val_loss, 4)
-            self.history.append({"step": self.steps, "val_loss": self.val_loss})
+        model = trainer.model
         if cfg.method == "lora":
             model = model.merge_and_unload()
         return model, tokenizer
@@ -310,9 +281,6 @@ class _Run:
         if tokenizer.chat_template is None:
             raise ValueError(f"{self.config.base} has no chat template; fine-tune an instruct/chat model.")
         model = AutoModelForCausalLM.from_pretrained(str(path), dtype=torch.float32)
-        if torch.cuda.is_available():
-            self.device = "cuda"
-            model = model.to("cuda")
         if self.config.method == "lora":
             from peft import LoraConfig, get_peft_model
 
@@ -323,49 +291,21 @@ class _Run:
         model.config.use_cache = False
         return model, tokenizer
 
-    def _step(self, model, batch: dict[str, Any], optimizer, params) -> float:
-        import torch
-
-        batch = {k: v.to(self.device) for k, v in batch.items()}
-        with self._autocast():
-            loss = model(**batch).loss
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        return float(loss.detach())
-
-    def _evaluate(self, model, val_batches: list[list[Example]], pad_id: int) -> float | None:
-        """Mean loss per answer token over the validation rows (None without validation rows)."""
-        import torch
-
-        if not val_batches:
+    def _evaluate(self, trainer) -> float | None:
+        """Mean validation loss (None without validation rows)."""
+        if trainer.eval_dataset is None:
             return None
-        model.eval()
-        total, tokens = 0.0, 0
-        with torch.inference_mode():
-            for group in val_batches:
-                self._check_cancel()
-                batch = {k: v.to(self.device) for k, v in collate(group, pad_id).items()}
-                n = int((batch["labels"][:, 1:] != IGNORE).sum())
-                with self._autocast():
-                    total += float(model(**batch).loss) * n
-                tokens += n
-        model.train()
-        return total / tokens if tokens else None
+        return round(float(trainer.evaluate()["eval_loss"]), 4)
 
-    def _autocast(self):
-        import contextlib
-
-        import torch
-
-        if self.device == "cuda" and torch.cuda.is_bf16_supported():
-            return torch.autocast("cuda", dtype=torch.bfloat16)
-        return contextlib.nullcontext()
-
-    def _check_cancel(self) -> None:
+    def check_cancel(self) -> None:
         if self.cancel is not None and self.cancel.is_set():
             raise TrainingCancelled("Fine-tuning was cancelled; no model was saved.")
+
+    def on_step(self, step: int, total: int, loss: float) -> None:
+        self.steps = step
+        self.history.append({"step": step, "loss": round(loss, 4)})
+        if self.progress:
+            self.progress(step, total, loss)
 
     def hyperparams(self, preset: str) -> dict[str, Any]:
         cfg = asdict(self.config)
@@ -376,7 +316,25 @@ class _Run:
         return {"preset": preset, **cfg, "steps": self.steps, "train_rows": self.n_train,
                 "val_rows": self.n_val, "val_loss_before": _round(self.val_loss_before),
                 "excluded_questions": self.data.n_excluded, "sources": self.data.sources,
-                "device": self.device}
+                "device": self.device, "trainer": "transformers.Trainer"}
+
+
+def _watch(run: _Run):
+    """A Trainer callback that reports each step's loss to `run` and stops on its cancel event."""
+    from transformers import TrainerCallback
+
+    class Watch(TrainerCallback):
+        def on_step_begin(self, args, state, control, **kwargs):  # noqa: ARG002
+            run.check_cancel()
+
+        def on_prediction_step(self, args, state, control, **kwargs):  # noqa: ARG002
+            run.check_cancel()
+
+        def on_log(self, args, state, control, logs=None, **kwargs):  # noqa: ARG002
+            if logs and "loss" in logs:
+                run.on_step(state.global_step, state.max_steps, float(logs["loss"]))
+
+    return Watch()
 
 
 def _tokenize(tokenizer: Any, rows: Sequence[Row], max_length: int) -> list[Example]:
