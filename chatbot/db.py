@@ -1,6 +1,7 @@
-"""The relational database (SQLAlchemy Core): the document manifest, the knowledge-base change log and
-feedback. SQLite in HOME by default; any SQLAlchemy URL (e.g. PostgreSQL) through CHATBOT_DATABASE_URL.
-The tables here are the current schema; `chatbot/migrations/` holds the steps that build it."""
+"""The relational database (SQLAlchemy Core): the document manifest, the knowledge-base change log,
+feedback, conversations and background jobs. SQLite in HOME by default; any SQLAlchemy URL (e.g.
+PostgreSQL) through CHATBOT_DATABASE_URL. The tables here are the current schema;
+`chatbot/migrations/` holds the revisions that build it."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Engine,
+    ForeignKey,
     Integer,
     MetaData,
     String,
@@ -63,6 +65,44 @@ feedback = Table(
     Column("rating", Integer, nullable=False),  # +1, -1, or 0 (no thumb, e.g. only "better")
     Column("comment", Text, nullable=False, default=""),
     Column("preferred", Boolean, nullable=False, default=False),
+)
+
+
+# One row per chat session (a browser session's conversation, or a scripted one).
+conversations = Table(
+    "conversations",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+# The messages of a conversation in order: a user's question, then its answer (one per arm side by side).
+messages = Table(
+    "messages",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("conversation_id", String(64), ForeignKey("conversations.id", ondelete="CASCADE"), nullable=False,
+           index=True),
+    Column("role", String(20), nullable=False),  # user | assistant
+    Column("text", Text, nullable=False),
+    Column("mode", String(20), nullable=True),  # the arm that answered (rag, finetuned, ...); None for the user
+    Column("model", String(300), nullable=True),
+    Column("refused", Boolean, nullable=True),
+    Column("sources", Text, nullable=False),  # JSON list of {doc_id, title, section, source, score}
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+# Background jobs (fine-tuning, evaluation): lifecycle and a short result, for history across restarts.
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(20), nullable=False),  # training | evaluation
+    Column("status", String(20), nullable=False),  # running | done | cancelled | failed
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True), nullable=True),
+    Column("error", Text, nullable=False),
+    Column("result", String(500), nullable=False),  # the model's name, the report's folder, ...
 )
 
 

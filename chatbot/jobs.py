@@ -1,19 +1,30 @@
-"""Background training jobs: one at a time per service, observable (step, losses) and cancellable.
-The UI polls a job; the CLI trains in the foreground instead."""
+"""Background jobs (training, evaluation): one of each at a time per service, observable (step, losses)
+and cancellable. The UI polls a job; the CLI trains in the foreground instead. Each job's lifecycle
+(running -> done | cancelled | failed, with times, error and a short result) is also a row of the
+database's `jobs` table, so the history outlives the process."""
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import Engine, insert, select, update
+
+from chatbot import db
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
 class TrainingJob:
     """Mutable state of one run, written by the worker thread and read by any page."""
 
+    kind: ClassVar[str] = "training"
     preset: str
     started_at: float = field(default_factory=time.time)
     status: str = "running"  # running | done | cancelled | failed
@@ -23,10 +34,15 @@ class TrainingJob:
     result: Any = None
     error: str = ""
     cancel: threading.Event = field(default_factory=threading.Event)
+    id: int | None = None  # its row in the jobs table
 
     def progress(self, step: int, total: int, loss: float) -> None:
         self.step, self.total = step, total
         self.losses.append((step, float(loss)))
+
+    def summary(self) -> str:
+        """The trained model's name."""
+        return str(getattr(self.result, "name", "") or "")
 
     @property
     def fraction(self) -> float:
@@ -41,6 +57,7 @@ class TrainingJob:
 class EvaluationJob:
     """Mutable state of one evaluation run in the app."""
 
+    kind: ClassVar[str] = "evaluation"
     out_dir: Any
     status: str = "running"  # running | done | failed
     phase: str = ""
@@ -49,9 +66,14 @@ class EvaluationJob:
     result: Any = None
     error: str = ""
     cancel: threading.Event = field(default_factory=threading.Event)
+    id: int | None = None  # its row in the jobs table
 
     def progress(self, phase: str, done: int, total: int) -> None:
         self.phase, self.done, self.total = phase, done, total
+
+    def summary(self) -> str:
+        """Where the report is."""
+        return str(self.out_dir)
 
     @property
     def fraction(self) -> float:
@@ -62,20 +84,64 @@ class EvaluationJob:
         return self.status == "running"
 
 
-def start(job: Any, work: Callable[[Any], Any]) -> threading.Thread:
-    """Run `work(job)` in a daemon thread, recording its result or failure on the job."""
+@dataclass(frozen=True)
+class JobRecord:
+    """A job's row in the database."""
+
+    id: int
+    kind: str
+    status: str
+    started_at: datetime
+    finished_at: datetime | None
+    error: str
+    result: str
+
+
+def start(job: Any, work: Callable[[Any], Any], engine: Engine | None = None) -> threading.Thread:
+    """Run `work(job)` in a daemon thread, recording its result or failure on the job, and with an
+    engine also in the jobs table (a row 'running' now, its outcome when the work ends)."""
+    if engine is not None:
+        job.id = _insert(engine, job.kind)
 
     def run() -> None:
         from chatbot.finetune.train import TrainingCancelled
 
         try:
             job.result = work(job)
-            job.status = "done"
+            status = "done"
         except TrainingCancelled:
-            job.status = "cancelled"
+            status = "cancelled"
         except Exception as exc:  # shown to the admin on the page
-            job.status, job.error = "failed", f"{type(exc).__name__}: {exc}"
+            status, job.error = "failed", f"{type(exc).__name__}: {exc}"
+        if engine is not None:  # the row first: whoever sees the job finished finds its row finished too
+            try:
+                _finish(engine, job, status)
+            except Exception:  # the outcome stays on the job object
+                log.exception("could not record the end of job %s", job.id)
+        job.status = status
 
     thread = threading.Thread(target=run, name=f"job-{type(job).__name__}", daemon=True)
     thread.start()
     return thread
+
+
+def history(engine: Engine, limit: int = 20) -> list[JobRecord]:
+    """The latest jobs, newest first."""
+    with engine.connect() as conn:
+        rows = conn.execute(select(db.jobs).order_by(db.jobs.c.id.desc()).limit(limit)).all()
+    return [JobRecord(id=r.id, kind=r.kind, status=r.status, started_at=r.started_at, finished_at=r.finished_at,
+                      error=r.error, result=r.result) for r in rows]
+
+
+def _insert(engine: Engine, kind: str) -> int:
+    with engine.begin() as conn:
+        result = conn.execute(insert(db.jobs).values(kind=kind, status="running", started_at=db.now(),
+                                                     error="", result=""))
+        return int(result.inserted_primary_key[0])
+
+
+def _finish(engine: Engine, job: Any, status: str) -> None:
+    summary = job.summary() if status == "done" else ""
+    with engine.begin() as conn:
+        conn.execute(update(db.jobs).where(db.jobs.c.id == job.id).values(
+            status=status, finished_at=db.now(), error=job.error[:4000], result=summary[:500]))

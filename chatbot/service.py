@@ -1,5 +1,6 @@
-"""The one facade the UI and the CLI call: ingest, list, delete, ask, stream. It owns the heavy
-objects (embeddings, chat models, store, database); build it once with `make_service(settings)`."""
+"""The one facade the UI and the CLI call: ingest, list, delete, ask, stream, compare, train, evaluate.
+It owns the heavy objects (embeddings, chat models, store, database); build it once with
+`make_service(settings)`. Answers given with a conversation id are recorded in the database."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from pathlib import Path
 from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import BaseChatModel
 
-from chatbot import feedback, grounding, jobs, prompts
+from chatbot import conversations, feedback, grounding, jobs, prompts
 from chatbot.chain import make_condense_step, make_generate_step, make_prepare_step
 from chatbot.config import Settings
 from chatbot.db import open_database
@@ -69,14 +70,15 @@ class Service:
         self.chat_model.invoke([("user", "Hi")], max_new_tokens=1)
 
     def finetuned_model(self) -> BaseChatModel:
-        """The active fine-tuned model (always run in-process with transformers), loaded once."""
+        """The active fine-tuned model, run in-process (llama.cpp on its GGUF export, else transformers)."""
         record = registry.get_active(self.settings)
         if record is None:
             raise ServiceError("No fine-tuned model is active: train one with `chatbot finetune` or pick one "
                                "with `chatbot models use NAME`.")
         with self._model_lock:
             if record.path not in self._finetuned:
-                local = self.settings.model_copy(update={"chat_backend": "transformers"})
+                in_process = "transformers" if self.settings.chat_backend in ("transformers", "openai") else "auto"
+                local = self.settings.model_copy(update={"chat_backend": in_process})
                 model = make_chat_model(local, model=record.path)
                 model.model_name = f"{record.name} (fine-tuned {record.base_model.removeprefix('packaged:')})"
                 self._finetuned = {record.path: model}  # keep one: an older active model is released
@@ -112,7 +114,7 @@ class Service:
                             kb_version=self.store.version(), preset=preset, name=name,
                             progress=job.progress, cancel=job.cancel)
 
-        jobs.start(job, work)
+        jobs.start(job, work, self.engine)
         return job
 
     def start_evaluation(self, arms: Sequence[Mode], dataset: Path | None = None,
@@ -135,8 +137,12 @@ class Service:
             return run_eval(source, arms=list(arms), limit=limit, out_dir=out, settings=self.settings,
                             chat_model=self.chat_model, progress=job.progress)
 
-        jobs.start(job, work)
+        jobs.start(job, work, self.engine)
         return job
+
+    def recent_jobs(self, limit: int = 20) -> list[jobs.JobRecord]:
+        """Training and evaluation jobs from the database (all replicas, earlier runs), newest first."""
+        return jobs.history(self.engine, limit)
 
     @property
     def evaluations_dir(self) -> Path:
@@ -244,8 +250,16 @@ class Service:
         return list(self._ingest_files([self.settings.kb_dir]))  # repaired just above
 
     # --- answering ---------------------------------------------------------------------------
-    def stream(self, question: str, history: Sequence[Turn] = (), mode: Mode = "rag") -> Iterator[StreamEvent]:
-        """Answer `question`: yields the sources, then tokens as they are generated, then the Answer."""
+    def stream(self, question: str, history: Sequence[Turn] = (), mode: Mode = "rag",
+               conversation_id: str | None = None) -> Iterator[StreamEvent]:
+        """Answer `question`: yields the sources, then tokens as they are generated, then the Answer.
+        With a conversation id, the question and the answer are recorded in that conversation."""
+        for event in self._stream(question, history, mode):
+            if event.kind == "done" and event.answer is not None and conversation_id:
+                self.record_turn(conversation_id, [event.answer])
+            yield event
+
+    def _stream(self, question: str, history: Sequence[Turn], mode: Mode) -> Iterator[StreamEvent]:
         started = time.perf_counter()
         question = clean_question(question, self.settings.max_question_chars)
         if not question:
@@ -292,8 +306,9 @@ class Service:
             text = prompts.strip_bad_citations(text, len(sources))
             yield finish(grounding.add_citations(text, texts) if retrieves else text, False, ttft, tokens)
 
-    def ask(self, question: str, history: Sequence[Turn] = (), mode: Mode = "rag") -> Answer:
-        for event in self.stream(question, history, mode):
+    def ask(self, question: str, history: Sequence[Turn] = (), mode: Mode = "rag",
+            conversation_id: str | None = None) -> Answer:
+        for event in self.stream(question, history, mode, conversation_id):
             if event.kind == "done" and event.answer is not None:
                 return event.answer
         raise ServiceError("no answer was produced")  # pragma: no cover - stream always ends with done
@@ -306,10 +321,24 @@ class Service:
         return replace(answer, groundedness=grounding.support(answer.text, texts))
 
     def compare(self, question: str, arms: Sequence[Mode] = ("rag", "finetuned", "hybrid"),
-                history: Sequence[Turn] = ()) -> Comparison:
-        """The same question answered by several arms, one after another (they share the CPU)."""
-        return Comparison(question=question,
-                          answers=tuple(self.with_groundedness(self.ask(question, history, arm)) for arm in arms))
+                history: Sequence[Turn] = (), conversation_id: str | None = None) -> Comparison:
+        """The same question answered by several arms, one after another (they share the CPU); with a
+        conversation id, recorded as one question followed by every arm's answer."""
+        answers = tuple(self.with_groundedness(self.ask(question, history, arm)) for arm in arms)
+        if conversation_id:
+            self.record_turn(conversation_id, answers)
+        return Comparison(question=question, answers=answers)
+
+    # --- conversations -----------------------------------------------------------------------
+    def record_turn(self, conversation_id: str, answers: Sequence[Answer]) -> None:
+        """Record a question and its answers (one per arm side by side) in a conversation; the chat
+        page calls this after streaming the arms of a side-by-side turn one by one."""
+        if answers:
+            conversations.record_turn(self.engine, conversation_id, answers[0].question, answers)
+
+    def conversation(self, conversation_id: str) -> list[conversations.Message]:
+        """A conversation's recorded messages, oldest first."""
+        return conversations.messages(self.engine, conversation_id)
 
 
 def make_service(settings: Settings | None = None, chat_model: BaseChatModel | None = None,

@@ -7,6 +7,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 from streamlit.testing.v1 import AppTest
 
+from chatbot import conversations
+from chatbot.db import open_database
 from tests.conftest import ROOT, app_environment
 
 DOCS = {f"product-{i}.md": f"# Product P-{i}00\n\n## Price\n\nThe P-{i}00 gadget costs {i}9 dollars.\n".encode()
@@ -31,7 +33,7 @@ def test_ten_parallel_questions_and_an_upload(service):
 
 
 def test_app_sessions_keep_their_own_conversations(monkeypatch, tmp_path):
-    with app_environment(tmp_path, monkeypatch, DOCS, 12):
+    with app_environment(tmp_path, monkeypatch, DOCS, 12) as settings:
         sessions = [AppTest.from_file(str(ROOT / "chatbot" / "ui" / "app.py"), default_timeout=300).run()
                     for _ in range(3)]
         for number, at in enumerate(sessions, start=1):
@@ -40,3 +42,14 @@ def test_app_sessions_keep_their_own_conversations(monkeypatch, tmp_path):
             users = [m for m in at.chat_message if m.name == "user"]
             assert len(users) == 1
             assert f"P\\-{number}00" in users[0].markdown[0].value
+        # Each session's turns are recorded under its own conversation id, and read back from the database.
+        engine = open_database(settings.database)
+        ids = [at.session_state["conversation_id"] for at in sessions]
+        assert len(set(ids)) == 3
+        for number, conversation_id in enumerate(ids, start=1):
+            stored = conversations.messages(engine, conversation_id)
+            assert [m.role for m in stored] == ["user", "assistant"]
+            assert stored[0].text == f"How much does the P-{number}00 gadget cost?"
+            assert stored[1].mode == "rag"
+            assert stored[1].refused or stored[1].sources[0]["title"] == f"Product P-{number}00"
+        engine.dispose()

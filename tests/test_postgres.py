@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from sqlalchemy import inspect
 
-from chatbot import db, feedback, migrations
+from chatbot import db, feedback, jobs, migrations
 from chatbot.service import make_service
 from tests.conftest import make_settings
 from tests.servers import postgres_bin, postgres_server
@@ -44,5 +44,11 @@ def test_migrations_manifest_changes_and_feedback_on_postgres(tmp_path, embeddin
         rated = Answer("45 days [1].", tuple(answer), False, "rag", "m", 1.0, 0.5, question="Return window?")
         feedback.record(service.engine, rated, 1, "ok")
         assert [r.comment for r in feedback.ratings(service.engine)] == ["ok"]
+        service.record_turn("session-1", [rated])
+        assert [(m.role, m.text) for m in service.conversation("session-1")] == [("user", "Return window?"),
+                                                                                 ("assistant", "45 days [1].")]
+        job = jobs.TrainingJob(preset="quick")
+        jobs.start(job, lambda job: None, service.engine).join(30)
+        assert [(r.kind, r.status) for r in service.recent_jobs()] == [("training", "done")]
         assert service.delete("returns") and service.documents() == []
         service.engine.dispose()

@@ -1,4 +1,5 @@
-"""Customer chat: streamed, cited answers in one of four modes; the conversation is kept per session."""
+"""Customer chat: streamed, cited answers in one of four modes. The conversation is kept per session for
+display, and each turn is recorded under the session's conversation id by the service."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from chatbot.ui.state import get_service
 service = get_service()
 messages: list[dict] = st.session_state.setdefault("messages", [])
 feedback_ids: dict[str, int] = st.session_state.setdefault("feedback_ids", {})
+st.session_state.setdefault("conversation_id", uuid.uuid4().hex)
 active = service.active_model()
 
 with st.sidebar:
@@ -41,6 +43,7 @@ with st.sidebar:
                    "(Admin › Models).")
     if st.button("New conversation", use_container_width=True):
         messages.clear()
+        st.session_state["conversation_id"] = uuid.uuid4().hex
         st.rerun()
     st.caption(f"{len(service.documents())} help-centre documents indexed")
 
@@ -141,6 +144,7 @@ if question:
                 if answer is not None:
                     answers.append(service.with_groundedness(answer) if len(arms) > 1 else answer)
     if answers:
+        service.record_turn(st.session_state["conversation_id"], answers)
         messages.append({"role": "user", "content": question})
         messages.append({"role": "assistant", "content": answers[0].text, "answers": answers,
                          "id": uuid.uuid4().hex[:12]})
