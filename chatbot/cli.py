@@ -10,6 +10,9 @@
     chatbot feedback export --out exports/
     chatbot db upgrade
     chatbot serve
+
+Admin actions (ingest, docs delete, finetune, models use/delete, eval, feedback export) need the admin
+password when CHATBOT_ADMIN_PASSWORD is set: CHATBOT_ADMIN_TOKEN, --password-file FILE, or a prompt.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import os
 import sys
 from pathlib import Path
 
+from chatbot import admin
 from chatbot.config import Settings
 from chatbot.evaluation import cli as eval_cli
 from chatbot.finetune import cli as finetune_cli
@@ -150,18 +154,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("ingest", help="index files or folders")
+    p = sub.add_parser("ingest", help="index files or folders (admin)")
     p.add_argument("paths", nargs="+")
-    p.set_defaults(func=cmd_ingest)
+    admin.add_option(p)
+    p.set_defaults(func=admin.guarded(cmd_ingest))
 
     docs = sub.add_parser("docs", help="list or delete indexed documents").add_subparsers(dest="action",
                                                                                           required=True)
     p = docs.add_parser("list")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_docs_list)
-    p = docs.add_parser("delete")
+    p = docs.add_parser("delete", help="delete a document (admin)")
     p.add_argument("doc_id")
-    p.set_defaults(func=cmd_docs_delete)
+    admin.add_option(p)
+    p.set_defaults(func=admin.guarded(cmd_docs_delete))
 
     p = sub.add_parser("ask", help="answer one question")
     p.add_argument("question")
@@ -176,9 +182,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_compare)
 
     fb = sub.add_parser("feedback", help="export answer ratings").add_subparsers(dest="action", required=True)
-    p = fb.add_parser("export", help="write sft.jsonl and preferences.jsonl")
+    p = fb.add_parser("export", help="write sft.jsonl and preferences.jsonl (admin)")
     p.add_argument("--out", default="feedback-export", help="output folder (default ./feedback-export)")
-    p.set_defaults(func=cmd_feedback_export)
+    admin.add_option(p)
+    p.set_defaults(func=admin.guarded(cmd_feedback_export))
 
     finetune_cli.add_parser(sub)
     eval_cli.add_parser(sub)

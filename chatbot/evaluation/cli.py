@@ -13,6 +13,8 @@ import json
 import sys
 from typing import Any
 
+from chatbot import admin
+
 ARM_NAMES = ("rag", "finetuned", "hybrid", "base")
 
 
@@ -37,7 +39,7 @@ def parse_arms(text: str) -> list[str]:
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register `eval` on the main CLI's subparsers; returns the new parser."""
-    p = subparsers.add_parser("eval", help="evaluate answer arms on a dataset folder",
+    p = subparsers.add_parser("eval", help="evaluate answer arms on a dataset folder (admin)",
                               description="Run arms over an evaluation dataset in an isolated store.")
     configure(p)
     return p
@@ -52,7 +54,8 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, metavar="S", help="sampling and bootstrap seed (default 0)")
     p.add_argument("--out", default=None, metavar="DIR", help="write results.jsonl, report.json/md, charts")
     p.add_argument("--json", action="store_true", help="print the report as one JSON object")
-    p.set_defaults(func=cmd_eval)
+    admin.add_option(p)
+    p.set_defaults(func=admin.guarded(cmd_eval))
 
 
 class ProgressBar:

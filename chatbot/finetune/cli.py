@@ -16,13 +16,14 @@ import sys
 import time
 from pathlib import Path
 
+from chatbot import admin
 from chatbot.config import Settings
 from chatbot.finetune import registry
 
 
 def add_parser(subparsers) -> None:
     """Register `finetune` and `models {list,delete,use}` on the main parser's subparsers."""
-    p = subparsers.add_parser("finetune", help="fine-tune a chat model on tickets and the knowledge base")
+    p = subparsers.add_parser("finetune", help="fine-tune a chat model on tickets and the knowledge base (admin)")
     p.add_argument("--base", default=None, help="base model (default: the preset's)")
     p.add_argument("--tickets", type=Path, default=None,
                    help="tickets JSONL/CSV with question, answer (default: KB_DIR/tickets.jsonl if present)")
@@ -30,19 +31,22 @@ def add_parser(subparsers) -> None:
     p.add_argument("--name", default=None, help="model name (default: base-preset-timestamp)")
     p.add_argument("--max-steps", type=int, default=None, help="stop after this many optimizer steps")
     p.add_argument("--use", action="store_true", help="make the new model the active one")
-    p.set_defaults(func=cmd_finetune)
+    admin.add_option(p)
+    p.set_defaults(func=admin.guarded(cmd_finetune))
 
     models = subparsers.add_parser("models", help="list, activate or delete fine-tuned models")
     actions = models.add_subparsers(dest="action", required=True)
     p = actions.add_parser("list")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_models_list)
-    p = actions.add_parser("delete")
+    p = actions.add_parser("delete", help="delete a fine-tuned model (admin)")
     p.add_argument("name")
-    p.set_defaults(func=cmd_models_delete)
-    p = actions.add_parser("use", help="make NAME the model of the fine-tuned and hybrid arms")
+    admin.add_option(p)
+    p.set_defaults(func=admin.guarded(cmd_models_delete))
+    p = actions.add_parser("use", help="make NAME the model of the fine-tuned and hybrid arms (admin)")
     p.add_argument("name")
-    p.set_defaults(func=cmd_models_use)
+    admin.add_option(p)
+    p.set_defaults(func=admin.guarded(cmd_models_use))
 
 
 def cmd_finetune(args: argparse.Namespace) -> int:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import hmac
-
 import streamlit as st
 
+from chatbot import admin
 from chatbot.config import Settings
 from chatbot.service import Service, make_service
 
@@ -30,7 +29,7 @@ def require_admin() -> bool:
     with st.form("admin-login"):
         password = st.text_input("Admin password", type="password")
         if st.form_submit_button("Sign in"):
-            if hmac.compare_digest(password.encode(), secret.get_secret_value().encode()):
+            if admin.matches(secret, password):
                 st.session_state["is_admin"] = True
                 st.rerun()
             st.error("Wrong password.")
