@@ -5,6 +5,7 @@ system prompt and chat template at training time and at answer time."""
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Sequence
 
 from chatbot.types import Source, Turn
@@ -27,6 +28,13 @@ NOT_FOUND = "I don't know."
 REFUSAL_TEXT = (
     "I'm sorry, I couldn't find the answer to that in our help centre, and I don't want to guess. "
     "Would you like me to connect you with a member of our support team?"
+)
+
+# Added to the hand-off when the question is not in English: the help centre and the embedding model
+# are English, so a question in another language rarely finds its documents (README, "Languages").
+ENGLISH_ONLY_NOTE = (
+    "Our help centre is in English and I can only search it with questions in English: "
+    "please ask again in English, or contact our support team."
 )
 
 CONDENSE_INSTRUCTION = (
@@ -114,6 +122,50 @@ def clean_standalone(rewritten: str, question: str, history: Sequence[Turn]) -> 
         return text
     last_user = next((t.content for t in reversed(history) if t.role == "user"), "")
     return f"{last_user} {question}".strip()
+
+
+_ENGLISH_WORDS = frozenset(
+    "the a an and or to of in on for with is are was do does did how what when where why which who can "
+    "could my your i you it this that be have has not there after before about from".split())
+# Frequent words of German, French, Spanish, Portuguese, Italian and Dutch that are not English words.
+_OTHER_WORDS = frozenset(
+    "der die das und ist ich nicht wie wann warum wo welche mein meine meinen ein eine einen mit für auf "
+    "zu dem sind kann habe ihr wir bedeutet gibt bitte oder von bei nach im zum zur "
+    "le la les et est je ne pas comment quand pourquoi mon ma mes un une des avec pour sur du au que qui "
+    "el los las y es yo cómo como qué cuándo por mis una con para del se puedo "
+    "o os é não meu minha um com da il lo gli è mio di che het een ik niet hoe wat mijn voor".split()
+) - _ENGLISH_WORDS
+
+
+def looks_english(text: str) -> bool:
+    """Whether a question looks English: written in Latin letters (a few Latin product names in a
+    Chinese question don't make it English), with no more frequent words of other European languages
+    than of English. Codes and product names alone count as English.
+
+    >>> looks_english("How do I reset my hub?"), looks_english("Wie setze ich meinen Hub zurück?")
+    (True, False)
+    >>> looks_english("返品の期限は？"), looks_english("E-104")
+    (False, True)
+    """
+    letters = [c for c in text if c.isalpha()]
+    if not letters:
+        return True
+    other_script = sum(not unicodedata.name(c, "").startswith("LATIN") for c in letters)
+    if other_script > len(letters) / 5:  # CJK packs a word into a letter: a fifth is a lot of text
+        return False
+    words = re.findall(r"[^\W\d_]+", text.lower())
+    english = sum(w in _ENGLISH_WORDS for w in words)
+    other = sum(w in _OTHER_WORDS for w in words)
+    return english >= other  # no evidence either way ("E-104 reset", "Café menu?") counts as English
+
+
+def refusal_text(question: str) -> str:
+    """The hand-off answer; for a question that doesn't look English it also says the bot reads English.
+
+    >>> refusal_text("Wie lange dauert der Versand?").endswith(ENGLISH_ONLY_NOTE)
+    True
+    """
+    return REFUSAL_TEXT if looks_english(question) else f"{REFUSAL_TEXT} {ENGLISH_ONLY_NOTE}"
 
 
 def is_refusal(answer: str) -> bool:

@@ -283,7 +283,7 @@ class Service:
 
         if retrieves and max((s.score for s in sources), default=0.0) < self.settings.min_relevance:
             yield StreamEvent("sources", sources=())
-            text = prompts.REFUSAL_TEXT
+            text = prompts.refusal_text(question)
             yield StreamEvent("token", token=text)
             yield finish(text, True, time.perf_counter() - started, 0, ())
             return
@@ -301,7 +301,7 @@ class Service:
             text += piece
             yield StreamEvent("token", token=piece)
         if prompts.is_refusal(text):
-            yield finish(prompts.REFUSAL_TEXT, True, ttft, tokens, ())
+            yield finish(prompts.refusal_text(question), True, ttft, tokens, ())
         else:
             text = prompts.strip_bad_citations(text, len(sources))
             yield finish(grounding.add_citations(text, texts) if retrieves else text, False, ttft, tokens)
