@@ -1,9 +1,11 @@
 """End to end in a real browser: headless Chromium (Debian's package) driven by Playwright against
-`chatbot serve` on loopback. Screenshots go to test-artifacts/."""
+`chatbot serve` on loopback: chat with sources, upload as admin and ask about it, then side by side
+(the small packaged model registered as the fine-tuned one). Screenshots go to test-artifacts/."""
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -14,6 +16,7 @@ import pytest
 
 from tests.conftest import ROOT, make_settings
 from tests.servers import free_port
+from tests.test_compare import register_small_model
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ARTIFACTS = ROOT / "test-artifacts"
@@ -30,6 +33,7 @@ def app_url(tmp_path):
     kb.mkdir()
     (kb / "lantern.md").write_bytes(LANTERN)
     settings = make_settings(tmp_path / "home", kb_dir=kb)
+    register_small_model(settings)  # an active fine-tuned model makes the side-by-side mode available
     port = free_port()
     env = {**os.environ, "CHATBOT_HOME": str(settings.home), "CHATBOT_KB_DIR": str(kb),
            "CHATBOT_CHAT_MODEL": settings.chat_model, "CHATBOT_MAX_NEW_TOKENS": "24"}
@@ -58,11 +62,22 @@ def app_url(tmp_path):
     log.close()
 
 
-def ask(page, question: str, answers_before: int) -> None:
+def ask(page, question: str, answers_before: int, new_answers: int = 1) -> None:
+    """Ask, and wait until the page shows `new_answers` more answers' figures ("first token ...")."""
     page.get_by_placeholder("Ask a question").fill(question)
     page.keyboard.press("Enter")
-    page.wait_for_function(f"document.body.innerText.split('first token').length > {answers_before + 1}",
-                           timeout=300_000)
+    page.wait_for_function(
+        f"document.body.innerText.split('first token').length > {answers_before + new_answers}", timeout=600_000)
+
+
+# innerText of the top-level columns of the last chat message (the arms; not the columns nested in them).
+LAST_TURN_COLUMNS = """() => {
+  const turns = document.querySelectorAll('[data-testid="stChatMessage"]');
+  const turn = turns[turns.length - 1];
+  return [...turn.querySelectorAll('[data-testid="stColumn"]')]
+    .filter(column => !column.parentElement.closest('[data-testid="stColumn"]'))
+    .map(column => column.innerText);
+}"""
 
 
 def open_sources(page, index: int, title: str) -> None:
@@ -124,4 +139,15 @@ def test_chat_and_upload_in_a_real_browser(app_url, tmp_path):
         ask(page, "How long is the warranty on the GH-77 garden hose?", 1)
         open_sources(page, 1, "Garden Hose Warranty")
         page.screenshot(path=str(ARTIFACTS / "browser-upload-answer.png"), full_page=True)
+
+        page.locator('[data-testid="stSidebar"]').get_by_text("Side by side").click()
+        page.get_by_text("Arms").first.wait_for(timeout=30_000)
+        ask(page, "How big is the SL-300 battery?", 2, new_answers=3)  # the default arms: RAG, fine-tuned, hybrid
+        columns = page.evaluate(LAST_TURN_COLUMNS)
+        assert len(columns) >= 2, columns
+        for text in columns:
+            assert re.search(r"first token \d+\.\d+s · total \d+\.\d+s", text), text
+        labels = [text.splitlines()[0] for text in columns]
+        assert labels[:3] == ["RAG", "Fine-tuned", "Hybrid"][:len(labels)], labels
+        page.screenshot(path=str(ARTIFACTS / "browser-side-by-side.png"), full_page=True)
         browser.close()
