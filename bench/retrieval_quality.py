@@ -18,7 +18,7 @@ from pathlib import Path
 
 from chatbot.config import Settings
 from chatbot.evaluation.dataset import load_dataset
-from chatbot.evaluation.harness import ingest_corpus
+from chatbot.evaluation.harness import ingest_corpus, ranked_documents
 from chatbot.evaluation.metrics import mrr_at_k, recall_at_k
 from chatbot.models import make_embeddings
 from chatbot.service import Service
@@ -35,7 +35,7 @@ def measure(service: Service, questions, index) -> dict[str, dict[str, float]]:
             continue
         # multi-turn: the last user turn plus the question, as the follow-up fallback does
         text = " ".join([t.content for t in q.history if t.role == "user"][-1:] + [q.question])
-        ranked = [s.doc_id for s in service.retriever.retrieve(text, k=10)]
+        ranked = ranked_documents(service, text)
         gold = index.gold_docs(q.gold_ids)
         bucket = figures[half(q.id)]
         for name, value in (("recall@1", recall_at_k(ranked, gold, 1)), ("recall@5", recall_at_k(ranked, gold, 5)),

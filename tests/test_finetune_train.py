@@ -76,7 +76,8 @@ def test_few_steps_train_save_load_and_register(ft_settings: Settings, tickets: 
     assert record.hyperparams["excluded_questions"] == 1 and record.hyperparams["steps"] == 2
     assert record.train_loss is not None and len(record.data_sha256) == 64
     assert [h["step"] for h in record.loss_history if "loss" in h] == [1, 2]
-    assert record.hyperparams["val_rows"] > 0 and [h["step"] for h in record.loss_history if "val_loss" in h] == [0, 2], record.hyperparams
+    assert record.hyperparams["val_rows"] > 0
+    assert [h["step"] for h in record.loss_history if "val_loss" in h] == [0, 2]
     assert capsys.readouterr().out == "", "training must not print to stdout (the CLI's --json goes there)"
 
     folder = Path(record.path)

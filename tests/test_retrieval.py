@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from chatbot.keyword import BM25, tokenize
-from chatbot.retrieval import fuse
+from chatbot.retrieval import fuse_scores
 
 KB = {
     "hub-errors.md": b"# Hub error codes\n\n## E-104\n\nE-104 means the Hub lost its internet connection. "
@@ -21,9 +21,13 @@ def test_bm25_ranks_exact_codes_first():
     assert "e-221" in tokenize("E-221")
 
 
-def test_fuse_rewards_agreement():
-    ranked = fuse([(["a", "b", "c"], 0.5), (["b", "d"], 0.5)])  # b: 1/62 + 1/61 beats a: 1/61
-    assert ranked[0][0] == "b"
+def test_fuse_scores_weighs_normalised_scores():
+    vector = {"a": 0.80, "b": 0.70, "c": 0.30}
+    keyword = {"b": 10.0, "c": 9.0}
+    assert fuse_scores(vector, keyword, 0.5) == ["b", "a", "c"]  # b: 0.5 + 0.4 beats a: 0 + 0.5
+    assert fuse_scores(vector, keyword, 0.0) == ["a", "b", "c"]  # vectors only
+    assert fuse_scores(vector, keyword, 1.0)[:2] == ["b", "c"]  # keywords only
+    assert fuse_scores({"x": 0.5}, {}, 0.7) == ["x"] and fuse_scores({}, {}, 0.7) == []
 
 
 def test_hybrid_retrieval_finds_the_right_document(store_service):

@@ -135,7 +135,7 @@ def run_item(service: Service, arm: Mode, question: Question, index: CorpusIndex
     retrieved: list[str] | None = None
     if arm in RETRIEVAL_ARMS:
         query = answer.standalone_question or question.question
-        retrieved = [s.doc_id for s in service.retriever.retrieve(query, RETRIEVAL_K)]
+        retrieved = ranked_documents(service, query)
     return {
         "answer": answer.text,
         "refused": answer.refused,
@@ -149,6 +149,13 @@ def run_item(service: Service, arm: Mode, question: Question, index: CorpusIndex
         "model": answer.model,
         "scores": score_item(question, answer, retrieved, index),
     }
+
+
+def ranked_documents(service: Service, query: str, k: int = RETRIEVAL_K) -> list[str]:
+    """The first `k` distinct documents the retriever ranks for `query`, each at the rank of its best
+    chunk (a document split into several chunks takes one place, as in document retrieval)."""
+    chunks = service.retriever.retrieve(query, 3 * k)
+    return metrics.distinct([s.doc_id for s in chunks])[:k]
 
 
 def score_item(question: Question, answer: Answer, retrieved: list[str] | None,
@@ -376,7 +383,8 @@ def build_report(dataset: Dataset, questions: Sequence[Question], per_arm: dict[
             "embedding_model": service.settings.embedding_model,
             "max_new_tokens": service.settings.max_new_tokens, "top_k": service.settings.top_k,
             "min_relevance": service.settings.min_relevance, "retrieval_k": RETRIEVAL_K,
-            "recall_definition": "share of gold corpus records among the first k retrieved chunks; "
+            "recall_definition": "share of gold corpus records among the first k retrieved documents (each "
+                                 "ranked by its best chunk); "
                                  "hit@k (any gold record in the first k) is in retrieval_curve",
         },
     }

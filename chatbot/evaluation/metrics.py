@@ -190,6 +190,15 @@ def bleu(pred: str, refs: Sequence[str], max_n: int = 4) -> float:
 
 
 # --- ranking -----------------------------------------------------------------------------------
+def distinct(ids: Sequence[str]) -> list[str]:
+    """The ids in order of first appearance, each once.
+
+    >>> distinct(["d3", "d1", "d3", "d2", "d1"])
+    ['d3', 'd1', 'd2']
+    """
+    return list(dict.fromkeys(ids))
+
+
 def recall_at_k(ranked_doc_ids: Sequence[str], gold_ids: Sequence[str] | set[str], k: int) -> float:
     """Share of the gold documents found among the first `k` retrieved items (0.0 without gold).
 
