@@ -40,18 +40,21 @@ def make_chat_model(settings: Settings, model: str | None = None) -> BaseChatMod
     """The chat model named by `model` (default: settings.chat_model) on the configured backend."""
     name = model or settings.chat_model
     backend = settings.chat_backend
+    gguf: Path | None = None
     if backend == "auto":
-        backend = "llamacpp" if llama_cpp_available() and resolve_gguf(name, settings.models_dir) else "transformers"
-        if backend == "transformers" and resolve_gguf(name, settings.models_dir):
+        gguf = llamacpp_gguf(name, settings) if llama_cpp_available() else None
+        backend = "llamacpp" if gguf else "transformers"
+        if not llama_cpp_available() and resolve_gguf(name, settings.models_dir):
             log.warning("llama-cpp-python is not installed: running %s with transformers (slower). "
                         "`make setup` builds it; see README.", name)
     match backend:
         case "llamacpp":
             from chatbot.llamacpp import LlamaCppChatModel
 
-            gguf = resolve_gguf(name, settings.models_dir)
+            gguf = gguf or llamacpp_gguf(name, settings)
             if gguf is None:
-                raise RuntimeError(f"The llamacpp backend needs a GGUF model; {name!r} is not one.")
+                raise RuntimeError(f"The llamacpp backend needs a GGUF model or a fine-tuned model whose base is "
+                                   f"one; {name!r} is neither (see the log for why).")
             return LlamaCppChatModel.load(gguf, name, settings)
         case "transformers":
             return LocalChatModel.load(name, settings)
@@ -74,6 +77,17 @@ def make_chat_model(settings: Settings, model: str | None = None) -> BaseChatMod
             )
         case other:
             raise ValueError(f"Unknown chat backend {other!r}")
+
+
+def llamacpp_gguf(name: str, settings: Settings) -> Path | None:
+    """The GGUF file llama.cpp runs for a chat-model setting: the packaged or given .gguf file, or for a
+    fine-tuned model folder its GGUF export (made once, cached in the folder); None if there is none."""
+    gguf = resolve_gguf(name, settings.models_dir)
+    if gguf is None and Path(name).expanduser().is_dir():
+        from chatbot.gguf_export import finetuned_gguf
+
+        gguf = finetuned_gguf(name, settings.models_dir)
+    return gguf
 
 
 def llama_cpp_available() -> bool:
