@@ -69,7 +69,7 @@ class Settings(BaseSettings):
     top_k: int = Field(default=4, ge=1, description="Chunks put in the prompt.")
     candidates: int = Field(default=20, ge=1, description="Candidates each retriever returns before fusion.")
     keyword_weight: float = Field(
-        default=0.7, ge=0.0, le=1.0, description="Share of the keyword (BM25) ranking in the fused ranking."
+        default=0.7, ge=0.0, le=1.0, description="Weight of the keyword (BM25) score in the fused score."
     )
     min_relevance: float = Field(
         default=0.30,
