@@ -43,6 +43,18 @@ _STEMMER_LOCK = threading.Lock()  # a Snowball stemmer keeps per-call state: one
 
 
 @lru_cache(maxsize=65536)
+def codes(text: str) -> set[str]:
+    """Code-like tokens in `text`: words joined by - _ . / with at least one digit (error codes,
+    model numbers, versions). A question naming a code that a document also names is about that document,
+    whatever its language or wording.
+
+    >>> sorted(codes("Was bedeutet E-104? Firmware 2.4.1, not 2026"))
+    ['2.4.1', 'e-104']
+    """
+    return {m.group() for m in _TOKEN.finditer(text.lower())
+            if any(c in m.group() for c in "-_./") and any(c.isdigit() for c in m.group())}
+
+
 def _norm(word: str) -> str:
     """The Snowball stem of a word ("connecting" -> "connect"); digits are left alone."""
     if word.isdigit():

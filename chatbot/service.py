@@ -22,6 +22,7 @@ from chatbot.db import open_database
 from chatbot.finetune import registry
 from chatbot.ingest import IngestError, load, safe_name, split
 from chatbot.ingest.detect import SUPPORTED
+from chatbot.keyword import codes
 from chatbot.models import make_chat_model, make_embeddings
 from chatbot.retrieval import HybridRetriever
 from chatbot.store import KnowledgeStore
@@ -259,6 +260,15 @@ class Service:
                 self.record_turn(conversation_id, [event.answer])
             yield event
 
+    def _relevant(self, question: str, sources: Sequence, texts: Sequence[str]) -> bool:
+        """Whether retrieval found something worth answering from: a chunk at least `min_relevance`
+        similar to the question, or one naming the same code (E-104) — the embedding model knows
+        English only, so "Was bedeutet E-104?" scores low on similarity yet names the right document."""
+        if max((s.score for s in sources), default=0.0) >= self.settings.min_relevance:
+            return True
+        asked = codes(question)
+        return bool(asked) and any(asked & codes(text) for text in texts)
+
     def _stream(self, question: str, history: Sequence[Turn], mode: Mode) -> Iterator[StreamEvent]:
         started = time.perf_counter()
         question = clean_question(question, self.settings.max_question_chars)
@@ -281,7 +291,7 @@ class Service:
                             groundedness=grounded)
             return StreamEvent("done", answer=answer)
 
-        if retrieves and max((s.score for s in sources), default=0.0) < self.settings.min_relevance:
+        if retrieves and not self._relevant(question, sources, texts):
             yield StreamEvent("sources", sources=())
             text = prompts.refusal_text(question)
             yield StreamEvent("token", token=text)

@@ -57,3 +57,16 @@ def test_english_only_note_only_for_questions_not_in_english():
     for question in [*QUESTIONS.values(), "Was bedeutet der Fehlercode E-104?", "Сколько стоит доставка?"]:
         assert not prompts.looks_english(question), question
         assert prompts.refusal_text(question).endswith(prompts.ENGLISH_ONLY_NOTE)
+
+
+def test_a_code_in_any_language_reaches_its_document(sample_kb_service):
+    """Similarity alone would decline this German question (the embedder reads English); the error code
+    it names is in the Hub's page, so the question goes to the model with that page as a source."""
+    service = sample_kb_service
+    question = "Was bedeutet der Fehlercode E-104?"
+    assert max(s.score for s in service.retriever.retrieve(question)) < service.settings.min_relevance
+    events = list(service.stream(question))
+    shown = next(e.sources for e in events if e.kind == "sources")
+    assert any(s.doc_id == "brightline-hub" for s in shown), [s.doc_id for s in shown]
+    unknown = next(e.sources for e in service.stream("Was bedeutet der Fehlercode E-999?") if e.kind == "sources")
+    assert unknown == ()  # a code no document names: still the hand-off
