@@ -234,6 +234,7 @@ def finetuned_gguf(folder: str | Path, models_dir: Path, weight_type: str = DEFA
         os.close(fd)
         try:
             export_gguf(folder, template, Path(tmp), weight_type)
+            os.chmod(tmp, 0o644)  # mkstemp makes it owner-only; other replicas on a shared volume read it
             os.replace(tmp, out)
         finally:
             Path(tmp).unlink(missing_ok=True)
