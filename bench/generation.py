@@ -1,17 +1,26 @@
-"""Generation speed: the app's chat backend vs bare llama.cpp on the same GGUF file and prompts, plus the
-time to first token of full RAG answers over the sample KB.
+"""Generation speed: the app's chat backend vs bare llama.cpp on the same GGUF file and prompts, for the
+base chat model and (with --finetuned) a fine-tuned model, plus the time to first token of full RAG
+answers over the sample KB.
 
     .venv/bin/python bench/generation.py                 # table
     .venv/bin/python bench/generation.py --json --model packaged:qwen2.5-coder-0.5b-instruct --rag-questions 10
+    .venv/bin/python bench/generation.py --json --rag-questions 0 --finetuned NAME_OR_FOLDER
 
 "ours" is whatever `make_chat_model` builds from the settings (llama.cpp when llama-cpp-python is
-installed, transformers otherwise); `--backend transformers` measures the fallback.
+installed, transformers otherwise; a fine-tuned folder is exported to GGUF on first use, and that export
+is the file bare llama.cpp runs); `--backend transformers` measures the fallback. Both engines use the
+same number of threads (CHATBOT_TORCH_THREADS, default all cores) and the same chat-formatted prompts
+(bare llama.cpp through llama-cpp-python's own `create_chat_completion`, without our LangChain model
+around it), taking turns prompt by prompt in the same order, so both reuse the same cached prefix (each
+long prompt starts with a different line: only the chat template's first tokens are cached). Figures
+are medians over --repeats rounds, printed with the load average (the machine is shared).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import statistics
 import tempfile
@@ -19,8 +28,7 @@ import time
 from pathlib import Path
 
 from chatbot.config import Settings
-from chatbot.model_files import resolve_gguf
-from chatbot.models import make_chat_model
+from chatbot.models import llamacpp_gguf, make_chat_model
 
 PROMPT_FILLER = ("Brightline Plus costs $4.99 a month or $49 a year and keeps 30 days of camera clips. "
                  "Returns are accepted within 30 days of delivery; refunds reach cards in 5-10 business days. ")
@@ -28,10 +36,21 @@ QUESTIONS = ["How long do refunds take?", "What does error E-104 mean?", "How mu
              "How do I reset my Hub?", "Can I return a camera I opened?", "Which payment methods do you accept?",
              "What does a purple LED on the hub mean?", "How long is the warranty?",
              "How do I turn on two-step verification?", "Do you ship to Canada?"]
+TOPICS = ["smart home hubs", "doorbell cameras", "solar lanterns", "wifi mesh routers", "smart plugs",
+          "baby monitors", "robot vacuums", "smart thermostats"]
 
 
 def rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def long_prompt(i: int) -> str:
+    """About 700 tokens, like a RAG prompt; the first line differs per round (no shared cached prefix)."""
+    return f"Case {i}: {TOPICS[i % len(TOPICS)]}.\n" + PROMPT_FILLER * 20 + "\nSummarise in one sentence."
+
+
+def short_prompt(i: int) -> str:
+    return f"Tell me about {TOPICS[i % len(TOPICS)]}."
 
 
 def time_stream(model, messages, max_tokens: int) -> tuple[float, float, int]:
@@ -45,20 +64,61 @@ def time_stream(model, messages, max_tokens: int) -> tuple[float, float, int]:
     return first or 0.0, time.perf_counter() - start, n
 
 
-def llamacpp_figures(gguf: Path, prompt: str, max_tokens: int) -> dict[str, float]:
-    """Bare llama.cpp: prompt-reading and generation speed from its own timings."""
-    from llama_cpp import Llama
+def prompt_tokens(model, messages) -> int:
+    """Tokens of the chat-formatted prompt as the model reads it."""
+    if hasattr(model, "llm"):  # llama.cpp: after a 1-token answer the context holds exactly the prompt
+        return int(model.llm.n_tokens)
+    from langchain_core.messages import convert_to_messages
 
-    llm = Llama(model_path=str(gguf), n_ctx=4096, verbose=False)
-    n_prompt = len(llm.tokenize(prompt.encode()))
-    start = time.perf_counter()
-    llm.create_completion(prompt, max_tokens=1, temperature=0)
-    prompt_s = time.perf_counter() - start
-    llm.reset()
-    start = time.perf_counter()
-    out = llm.create_completion("Tell me about smart home hubs.", max_tokens=max_tokens, temperature=0)
-    gen_s = time.perf_counter() - start
-    return {"prompt_tokens_per_s": n_prompt / prompt_s, "tokens_per_s": out["usage"]["completion_tokens"] / gen_s}
+    encoded = model.tokenizer.apply_chat_template(model.chat_messages(convert_to_messages(messages)),
+                                                  add_generation_prompt=True, return_dict=True)
+    return len(encoded["input_ids"])
+
+
+def side_by_side(model, gguf: Path | None, threads: int, max_tokens: int, repeats: int) -> dict:
+    """Ours and bare llama.cpp in turns on the same prompts: medians of prompt reading and generation."""
+    bare = None
+    if gguf is not None:
+        try:
+            from llama_cpp import Llama
+
+            bare = Llama(model_path=str(gguf), n_ctx=4096, n_threads=threads, n_threads_batch=threads,
+                         verbose=False)
+        except ImportError:
+            pass
+    model.invoke([("user", "Hi")], max_new_tokens=1)  # warm
+    ours_pp, ours_ttft, ours_tg, bare_pp, bare_tg = [], [], [], [], []
+    for i in range(repeats):
+        messages = [("user", long_prompt(i))]
+        ttft, _, _ = time_stream(model, messages, 1)
+        ours_ttft.append(ttft)
+        ours_pp.append(prompt_tokens(model, messages) / ttft)
+        if bare is not None:
+            start = time.perf_counter()
+            out = bare.create_chat_completion([{"role": "user", "content": long_prompt(i)}], max_tokens=1,
+                                              temperature=0)
+            bare_pp.append(out["usage"]["prompt_tokens"] / (time.perf_counter() - start))
+        _, total, n_out = time_stream(model, [("user", short_prompt(i))], max_tokens)
+        ours_tg.append(n_out / total if total else 0.0)
+        if bare is not None:
+            start = time.perf_counter()
+            out = bare.create_chat_completion([{"role": "user", "content": short_prompt(i)}],
+                                              max_tokens=max_tokens, temperature=0)
+            bare_tg.append(out["usage"]["completion_tokens"] / (time.perf_counter() - start))
+    med = statistics.median
+    return {"backend": type(model).__name__,
+            "ours_tokens_per_s": round(med(ours_tg), 2), "llamacpp_tokens_per_s": round(med(bare_tg), 2) if bare_tg
+            else None, "ours_prompt_tokens_per_s": round(med(ours_pp), 1),
+            "llamacpp_prompt_tokens_per_s": round(med(bare_pp), 1) if bare_pp else None,
+            "ours_ttft_s": round(med(ours_ttft), 3)}
+
+
+def finetuned_folder(value: str, settings: Settings) -> Path:
+    """A fine-tuned model given as a folder or as a registry name."""
+    from chatbot.finetune import registry
+
+    path = Path(value).expanduser()
+    return path if path.is_dir() else Path(registry.get_model(settings, value).path)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -66,36 +126,35 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default="packaged:qwen2.5-coder-0.5b-instruct")
     parser.add_argument("--backend", default="auto")
     parser.add_argument("--max-tokens", type=int, default=64)
+    parser.add_argument("--repeats", type=int, default=3, help="rounds per engine (medians are reported)")
     parser.add_argument("--rag-questions", type=int, default=10)
+    parser.add_argument("--finetuned", default=None, help="also measure this fine-tuned model (name or folder)")
+    parser.add_argument("--skip-base", action="store_true", help="measure only the fine-tuned model")
     parser.add_argument("--home", default=None, help="CHATBOT_HOME holding converted models (default ~/.chatbot)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     base = Settings() if args.home is None else Settings(home=Path(args.home))
     settings = base.model_copy(update={"chat_model": args.model, "chat_backend": args.backend,
                                        "max_new_tokens": args.max_tokens})
-    gguf = resolve_gguf(args.model, settings.models_dir)
-    model = make_chat_model(settings)
-    prompt = PROMPT_FILLER * 20  # about 700 tokens, like a RAG prompt
-    model.invoke([("user", "Hi")], max_new_tokens=1)  # warm
-    ttft, _, _ = time_stream(model, [("user", prompt + "\nSummarise in one sentence.")], 1)
-    n_prompt = len(prompt.split()) * 1.3  # rough token count, refined below when llama.cpp is present
-    _, total, n_out = time_stream(model, [("user", "Tell me about smart home hubs.")], args.max_tokens)
-    result = {"model": args.model, "backend": type(model).__name__,
-              "ours_tokens_per_s": round(n_out / total, 2) if total else None,
-              "ours_ttft_s": round(ttft, 3)}
-    if gguf is not None:
-        try:
-            bare = llamacpp_figures(gguf, prompt + "\nSummarise in one sentence.", args.max_tokens)
-            from llama_cpp import Llama
-
-            n_prompt = len(Llama(model_path=str(gguf), n_ctx=64, verbose=False, vocab_only=True)
-                           .tokenize(prompt.encode()))
-            result.update(llamacpp_tokens_per_s=round(bare["tokens_per_s"], 2),
-                          llamacpp_prompt_tokens_per_s=round(bare["prompt_tokens_per_s"], 1))
-        except ImportError:
-            result.update(llamacpp_tokens_per_s=None, llamacpp_prompt_tokens_per_s=None)
-    result["ours_prompt_tokens_per_s"] = round(n_prompt / ttft, 1) if ttft else None
-    if args.rag_questions:
+    threads = settings.torch_threads or os.cpu_count() or 2
+    result: dict = {"model": args.model, "threads": threads,
+                    "load_average_at_start": [round(x, 2) for x in os.getloadavg()]}
+    model = None
+    if not args.skip_base:
+        model = make_chat_model(settings)
+        gguf = llamacpp_gguf(args.model, settings)
+        result.update(side_by_side(model, gguf, threads, args.max_tokens, args.repeats))
+    if args.finetuned:
+        folder = finetuned_folder(args.finetuned, settings)
+        start = time.perf_counter()
+        tuned = make_chat_model(settings, model=str(folder))  # exports model.gguf on first use
+        load_s = time.perf_counter() - start
+        gguf = llamacpp_gguf(str(folder), settings) if args.backend != "transformers" else None
+        result["finetuned"] = {"model": folder.name, "load_s": round(load_s, 2),
+                               "gguf_mb": round(gguf.stat().st_size / 2**20) if gguf else None,
+                               **side_by_side(tuned, gguf, threads, args.max_tokens, args.repeats)}
+        del tuned
+    if args.rag_questions and model is not None:
         from chatbot.service import make_service
 
         with tempfile.TemporaryDirectory() as home:
@@ -105,6 +164,7 @@ def main(argv: list[str] | None = None) -> int:
             ttfts = [service.ask(q).ttft_s for q in QUESTIONS[: args.rag_questions]]
         result["rag_ttft_p50_s"] = round(statistics.median(ttfts), 3)
     result["peak_rss_mb"] = round(rss_mb(), 1)
+    result["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     if args.json:
         print(json.dumps(result, indent=2))
     else:

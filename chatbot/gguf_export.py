@@ -53,11 +53,11 @@ def permute_qk(weight, n_head: int):
 
 def export_gguf(folder: Path, template: Path, out: Path, weight_type: str = DEFAULT_WEIGHT_TYPE) -> Path:
     """Write `out`: the template GGUF's metadata and tokenizer with the weights of the transformers
-    `folder` (2-D weights as `weight_type`, "Q8_0" or "F16"; norms and biases in F32)."""
+    `folder` (2-D weights as `weight_type`: "Q8_0", "F16" or "Q4_0"; norms and biases in F32)."""
     import gguf
     import numpy as np
 
-    qtype = {"Q8_0": gguf.GGMLQuantizationType.Q8_0, "F16": gguf.GGMLQuantizationType.F16}[weight_type]
+    qtype, file_type = _weight_types()[weight_type]
     reader = gguf.GGUFReader(str(template))
     arch = str(_field(reader, "general.architecture"))
     if arch not in ARCHITECTURES:
@@ -105,7 +105,7 @@ def export_gguf(folder: Path, template: Path, out: Path, weight_type: str = DEFA
                               f"{shapes[name]}")
 
     writer = gguf.GGUFWriter(str(out), arch)
-    _copy_metadata(reader, writer, folder, qtype)
+    _copy_metadata(reader, writer, folder, file_type)
     # The file lists every tensor before the data: describe them all, then convert and write one at a time.
     for name in wanted:
         writer.add_tensor_info(name, shapes[name], np.dtype(np.float32), _nbytes(shapes[name], kinds[name]),
@@ -144,7 +144,15 @@ def _field(reader, key: str) -> Any:
     return field.contents()
 
 
-def _copy_metadata(reader, writer, folder: Path, qtype) -> None:
+def _weight_types() -> dict[str, tuple[Any, Any]]:
+    """Weight type name -> (GGML tensor type, GGUF file type) for the types gguf-py can quantise."""
+    import gguf
+
+    q, f = gguf.GGMLQuantizationType, gguf.LlamaFileType
+    return {"Q8_0": (q.Q8_0, f.MOSTLY_Q8_0), "F16": (q.F16, f.MOSTLY_F16), "Q4_0": (q.Q4_0, f.MOSTLY_Q4_0)}
+
+
+def _copy_metadata(reader, writer, folder: Path, file_type) -> None:
     """Every key/value of the template except the ones the writer sets itself, the file type (the weights
     changed type) and the chat template (the fine-tuned folder's own, when it has one)."""
     import gguf
@@ -159,8 +167,7 @@ def _copy_metadata(reader, writer, folder: Path, qtype) -> None:
         kind = field.types[0]
         sub = field.types[-1] if kind == gguf.GGUFValueType.ARRAY else None
         writer.add_key_value(field.name, field.contents(), kind, sub_type=sub)
-    writer.add_file_type({gguf.GGMLQuantizationType.Q8_0: gguf.LlamaFileType.MOSTLY_Q8_0,
-                          gguf.GGMLQuantizationType.F16: gguf.LlamaFileType.MOSTLY_F16}[qtype])
+    writer.add_file_type(file_type)
     if chat_template:
         writer.add_chat_template(chat_template)
 
