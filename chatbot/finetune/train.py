@@ -8,9 +8,9 @@ folder loads with plain `AutoModelForCausalLM.from_pretrained` (and so through `
 
 Presets (times on the 2-core CPU of ../shared/MODELS.md; a GPU is used when present):
     quick     SmolLM2-135M, full fine-tune, capped at 32 steps of 8 rows of <= 192 tokens (~256 of the
-              ~650 rows of the sample KB and its tickets). Measured on Trainer, 2026-11-25: 1,306 CPU-s
-              of training (about 11 min on an idle 2-core CPU; 21 min wall on a machine shared with
-              another job), 5.5 GB peak, validation loss 3.44 -> 2.73.
+              ~650 rows of the sample KB and its tickets). Measured on Trainer, 2026-11-25: 303 s wall
+              on an idle 2-core CPU (21 min on one shared with another job), 5.5 GB peak, validation
+              loss 3.44 -> 2.73.
     standard  Qwen2.5-Coder-0.5B (the default chat model), LoRA r=16 on all linear layers, 96 steps of
               8 rows of <= 256 tokens (about one epoch of the sample KB with its tickets): estimated
               45-60 minutes and ~14 GB peak on that CPU (MODELS.md: 22 s/step at 128 tokens).
