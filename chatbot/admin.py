@@ -69,12 +69,14 @@ def authorize(settings: Settings, password_file: str | Path | None = None,
         raise AdminRefused("wrong admin password")
 
 
-def add_option(parser: argparse.ArgumentParser) -> None:
+def admin_command(parser: argparse.ArgumentParser, command: Callable[[argparse.Namespace], int]) -> None:
+    """Make `command` the parser's action behind the admin check, with a `--password-file` option."""
     parser.add_argument("--password-file", metavar="FILE", default=None,
                         help=f"file holding the admin password (or set {TOKEN_ENV})")
+    parser.set_defaults(func=_guarded(command))
 
 
-def guarded(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+def _guarded(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
     """Wrap a CLI command: check the admin credential first; refused means exit code 2, nothing done."""
 
     @functools.wraps(command)

@@ -156,8 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("ingest", help="index files or folders (admin)")
     p.add_argument("paths", nargs="+")
-    admin.add_option(p)
-    p.set_defaults(func=admin.guarded(cmd_ingest))
+    admin.admin_command(p, cmd_ingest)
 
     docs = sub.add_parser("docs", help="list or delete indexed documents").add_subparsers(dest="action",
                                                                                           required=True)
@@ -166,8 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_docs_list)
     p = docs.add_parser("delete", help="delete a document (admin)")
     p.add_argument("doc_id")
-    admin.add_option(p)
-    p.set_defaults(func=admin.guarded(cmd_docs_delete))
+    admin.admin_command(p, cmd_docs_delete)
 
     p = sub.add_parser("ask", help="answer one question")
     p.add_argument("question")
@@ -184,8 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
     fb = sub.add_parser("feedback", help="export answer ratings").add_subparsers(dest="action", required=True)
     p = fb.add_parser("export", help="write sft.jsonl and preferences.jsonl (admin)")
     p.add_argument("--out", default="feedback-export", help="output folder (default ./feedback-export)")
-    admin.add_option(p)
-    p.set_defaults(func=admin.guarded(cmd_feedback_export))
+    admin.admin_command(p, cmd_feedback_export)
 
     finetune_cli.add_parser(sub)
     eval_cli.add_parser(sub)

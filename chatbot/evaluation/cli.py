@@ -54,8 +54,7 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, metavar="S", help="sampling and bootstrap seed (default 0)")
     p.add_argument("--out", default=None, metavar="DIR", help="write results.jsonl, report.json/md, charts")
     p.add_argument("--json", action="store_true", help="print the report as one JSON object")
-    admin.add_option(p)
-    p.set_defaults(func=admin.guarded(cmd_eval))
+    admin.admin_command(p, cmd_eval)
 
 
 class ProgressBar:

@@ -31,8 +31,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--name", default=None, help="model name (default: base-preset-timestamp)")
     p.add_argument("--max-steps", type=int, default=None, help="stop after this many optimizer steps")
     p.add_argument("--use", action="store_true", help="make the new model the active one")
-    admin.add_option(p)
-    p.set_defaults(func=admin.guarded(cmd_finetune))
+    admin.admin_command(p, cmd_finetune)
 
     models = subparsers.add_parser("models", help="list, activate or delete fine-tuned models")
     actions = models.add_subparsers(dest="action", required=True)
@@ -41,12 +40,10 @@ def add_parser(subparsers) -> None:
     p.set_defaults(func=cmd_models_list)
     p = actions.add_parser("delete", help="delete a fine-tuned model (admin)")
     p.add_argument("name")
-    admin.add_option(p)
-    p.set_defaults(func=admin.guarded(cmd_models_delete))
+    admin.admin_command(p, cmd_models_delete)
     p = actions.add_parser("use", help="make NAME the model of the fine-tuned and hybrid arms (admin)")
     p.add_argument("name")
-    admin.add_option(p)
-    p.set_defaults(func=admin.guarded(cmd_models_use))
+    admin.admin_command(p, cmd_models_use)
 
 
 def cmd_finetune(args: argparse.Namespace) -> int:
