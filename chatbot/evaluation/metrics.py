@@ -54,8 +54,10 @@ def strip_citations(text: str) -> str:
     return " ".join(_CITATION.sub(" ", text).split())
 
 
-def _references(refs: Sequence[str]) -> list[str]:
-    return [r for r in refs if r and r.strip()]
+def _best_over_references(pred: str, refs: Sequence[str], score: Callable[[list[str], list[str]], float]) -> float:
+    """The best `score(pred tokens, reference tokens)` over the non-empty references; 0.0 without any."""
+    pred_tokens = tokens(pred)
+    return max((score(pred_tokens, tokens(r)) for r in refs if r and r.strip()), default=0.0)
 
 
 # --- token F1 ----------------------------------------------------------------------------------
@@ -78,11 +80,7 @@ def token_f1(pred: str, refs: Sequence[str]) -> float:
     >>> round(token_f1("press the home button", ["Press Home", "unrelated"]), 3)
     0.8
     """
-    refs = _references(refs)
-    if not refs:
-        return 0.0
-    pred_tokens = tokens(pred)
-    return max(_f1_single(pred_tokens, tokens(r)) for r in refs)
+    return _best_over_references(pred, refs, _f1_single)
 
 
 # --- ROUGE-L -----------------------------------------------------------------------------------
@@ -123,11 +121,7 @@ def rouge_l(pred: str, refs: Sequence[str]) -> float:
     >>> round(rouge_l("Open Settings, General", ["open the General menu"]), 4)
     0.6667
     """
-    refs = _references(refs)
-    if not refs:
-        return 0.0
-    pred_tokens = tokens(pred)
-    return max(_rouge_l_single(pred_tokens, tokens(r))[2] for r in refs)
+    return _best_over_references(pred, refs, lambda p, r: _rouge_l_single(p, r)[2])
 
 
 def rouge_l_recall(pred: str, refs: Sequence[str]) -> float:
@@ -139,11 +133,7 @@ def rouge_l_recall(pred: str, refs: Sequence[str]) -> float:
     >>> rouge_l_recall("Open General", ["open Settings general menu"])
     0.5
     """
-    refs = _references(refs)
-    if not refs:
-        return 0.0
-    pred_tokens = tokens(pred)
-    return max(_rouge_l_single(pred_tokens, tokens(r))[1] for r in refs)
+    return _best_over_references(pred, refs, lambda p, r: _rouge_l_single(p, r)[1])
 
 
 # --- BLEU --------------------------------------------------------------------------------------
@@ -182,11 +172,7 @@ def bleu(pred: str, refs: Sequence[str], max_n: int = 4) -> float:
     >>> round(bleu("press home", ["press home button"]), 4)
     0.6065
     """
-    refs = _references(refs)
-    if not refs:
-        return 0.0
-    pred_tokens = tokens(pred)
-    return max(_bleu_single(pred_tokens, tokens(r), max_n) for r in refs)
+    return _best_over_references(pred, refs, lambda p, r: _bleu_single(p, r, max_n))
 
 
 # --- ranking -----------------------------------------------------------------------------------

@@ -212,7 +212,7 @@ def _recall_curve(plt: Any, report: dict[str, Any]) -> Any:
                 label=f"{arm} recall@k")
         ax.plot(ks, [v if v is not None else float("nan") for v in curve["hit"]], linestyle="--",
                 label=f"{arm} hit@k")
-    ax.set_xlabel("k (retrieved chunks)")
+    ax.set_xlabel("k (retrieved documents)")
     ax.set_ylabel("share")
     ax.set_ylim(0, 1.02)
     ax.set_title(f"Recall@k — {report['dataset']}")
