@@ -8,8 +8,8 @@ import logging
 import threading
 import time
 import unicodedata
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import replace
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from langchain_core.embeddings import Embeddings
@@ -26,7 +26,18 @@ from chatbot.keyword import codes
 from chatbot.models import make_chat_model, make_embeddings
 from chatbot.retrieval import HybridRetriever
 from chatbot.store import KnowledgeStore
-from chatbot.types import Answer, Comparison, DocInfo, IngestResult, Mode, StreamEvent, Turn
+from chatbot.types import (
+    Answer,
+    Chunk,
+    Comparison,
+    DocInfo,
+    Document,
+    IngestResult,
+    IngestStatus,
+    Mode,
+    StreamEvent,
+    Turn,
+)
 
 log = logging.getLogger(__name__)
 INGESTIBLE = set(SUPPORTED.split())
@@ -36,6 +47,19 @@ SKIP_NAMES = {"readme.md", "tickets.jsonl"}
 
 class ServiceError(RuntimeError):
     """A request the service cannot serve; the message is for the user."""
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A file that passed the checks: its document and chunks, ready to be embedded and written."""
+
+    label: str
+    doc: Document
+    chunks: list[Chunk]
+
+    def result(self, status: IngestStatus) -> IngestResult:
+        return IngestResult(self.label, status, doc_id=self.doc.doc_id, title=self.doc.title,
+                            chunks=len(self.chunks))
 
 
 class Service:
@@ -200,6 +224,22 @@ class Service:
 
     def ingest_bytes(self, name: str, data: bytes, source: str | None = None) -> IngestResult:
         """Index one file's content. Refusals never touch what is already indexed."""
+        item = self._prepare(name, data, source)
+        if isinstance(item, IngestResult):
+            return item
+        with self._ingest_lock:
+            status = self.store.upsert(item.doc, item.chunks)
+            if source is None and status != "unchanged":  # an upload: keep the original, under a safe name
+                uploads = self.settings.home / "uploads"
+                uploads.mkdir(exist_ok=True)
+                (uploads / safe_name(name)).write_bytes(data)
+        return item.result(status)
+
+    def _prepare(self, name: str, data: bytes, source: str | None = None,
+                 pending: Mapping[str, Document] | None = None) -> IngestResult | Prepared:
+        """Load and split one file, or say why it is refused or unchanged. `pending` (doc_id -> document)
+        holds documents checked but not yet written: the checks count them as written."""
+        pending = pending or {}
         name = safe_name(name)
         label = source or name
         limit = int(self.settings.max_upload_mb * 1024 * 1024)
@@ -211,18 +251,21 @@ class Service:
             return IngestResult(label, "refused", reason=str(exc))
         if source:
             doc = replace(doc, source=source)
-        twin = self.store.find_by_sha(doc.sha256)
+        twin = self._doc_with_content(doc.sha256, pending)
         if twin and twin.doc_id != doc.doc_id:
             return IngestResult(label, "refused", doc_id=twin.doc_id,
                                 reason=f"same content as the indexed document {twin.source!r} ({twin.doc_id})")
-        chunks = split(doc, self.settings.chunk_size, self.settings.chunk_overlap)
-        with self._ingest_lock:
-            status = self.store.upsert(doc, chunks)
-            if source is None and status != "unchanged":  # an upload: keep the original, under a safe name
-                uploads = self.settings.home / "uploads"
-                uploads.mkdir(exist_ok=True)
-                (uploads / name).write_bytes(data)
-        return IngestResult(label, status, doc_id=doc.doc_id, title=doc.title, chunks=len(chunks))
+        prepared = Prepared(label, doc, split(doc, self.settings.chunk_size, self.settings.chunk_overlap))
+        current = pending.get(doc.doc_id) or self.store.get(doc.doc_id)
+        return prepared.result("unchanged") if current and current.sha256 == doc.sha256 else prepared
+
+    def _doc_with_content(self, sha256: str, pending: Mapping[str, Document]) -> Document | DocInfo | None:
+        """The document whose current version has this content, pending documents counted as written."""
+        for doc in pending.values():
+            if doc.sha256 == sha256:
+                return doc
+        indexed = self.store.find_by_sha(sha256)
+        return indexed if indexed and indexed.doc_id not in pending else None
 
     def ingest_paths(self, paths: Iterable[str | Path]) -> Iterator[IngestResult]:
         """Index files and folders (recursively); one result per file, refused files included.
@@ -232,15 +275,40 @@ class Service:
         yield from self._ingest_files(paths)
 
     def _ingest_files(self, paths: Iterable[str | Path]) -> Iterator[IngestResult]:
+        """One result per file, in order. New and changed documents are gathered until they hold
+        `ingest_batch_chunks` chunks and embedded together; their results come once they are written."""
+        batch: list[IngestResult | Prepared] = []
+        pending: dict[str, Document] = {}  # doc_id -> its latest version in the batch
+        chunks = 0
         for path in expand_paths(paths):
             if not path.is_file():
-                yield IngestResult(str(path), "refused", reason="no such file")
-                continue
-            size = path.stat().st_size
-            if size > self.settings.max_upload_mb * 1024 * 1024:  # refused before reading
-                yield IngestResult(str(path), "refused", reason=_too_big(size, self.settings.max_upload_mb))
-                continue
-            yield self.ingest_bytes(path.name, path.read_bytes(), source=str(path))
+                item = IngestResult(str(path), "refused", reason="no such file")
+            elif (size := path.stat().st_size) > self.settings.max_upload_mb * 1024 * 1024:  # refused unread
+                item = IngestResult(str(path), "refused", reason=_too_big(size, self.settings.max_upload_mb))
+            else:
+                item = self._prepare(path.name, path.read_bytes(), str(path), pending)
+            batch.append(item)
+            if isinstance(item, Prepared):
+                pending[item.doc.doc_id] = item.doc
+                chunks += len(item.chunks)
+            if not pending or chunks >= self.settings.ingest_batch_chunks:
+                yield from self._write(batch)
+                batch, pending, chunks = [], {}, 0
+        yield from self._write(batch)
+
+    def _write(self, batch: list[IngestResult | Prepared]) -> list[IngestResult]:
+        """Embed the chunks of the batch's prepared documents in one call, then write them one by one."""
+        texts = [c.text for item in batch if isinstance(item, Prepared) for c in item.chunks]
+        vectors = self.embeddings.embed_documents(texts) if texts else []
+        results, start = [], 0
+        for item in batch:
+            if isinstance(item, Prepared):
+                end = start + len(item.chunks)
+                with self._ingest_lock:
+                    status = self.store.upsert(item.doc, item.chunks, vectors[start:end])
+                item, start = item.result(status), end
+            results.append(item)
+        return results
 
     def ensure_sample_kb(self) -> list[IngestResult]:
         """Index the sample knowledge base when the store holds no documents (first start)."""

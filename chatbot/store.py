@@ -8,7 +8,7 @@ match the manifest are orphans of an interrupted run, and `repair()` removes the
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlparse
 
@@ -117,19 +117,25 @@ class KnowledgeStore:
         return self.collection.count()
 
     # --- writes --------------------------------------------------------------------------------
-    def upsert(self, doc: Document, chunks: list[Chunk]) -> str:
-        """Make `chunks` the current version of `doc`. Returns 'indexed', 'updated' or 'unchanged'."""
+    def upsert(self, doc: Document, chunks: list[Chunk], vectors: Sequence[Sequence[float]] | None = None) -> str:
+        """Make `chunks` the current version of `doc`. Returns 'indexed', 'updated' or 'unchanged'.
+        `vectors`, one per chunk, are stored as given; without them the chunks are embedded here."""
+        if vectors is not None and len(vectors) != len(chunks):
+            raise ValueError(f"{len(vectors)} vectors for {len(chunks)} chunks")
         old = self.get(doc.doc_id)
         if old and old.sha256 == doc.sha256:
             return "unchanged"
         new_ids = [c.chunk_id for c in chunks]
         for start in range(0, len(chunks), ADD_BATCH):
             batch = chunks[start : start + ADD_BATCH]
-            self.vectors.add_texts(
-                texts=[c.text for c in batch],
-                metadatas=[_metadata(c, doc.sha256) for c in batch],
-                ids=[c.chunk_id for c in batch],
-            )
+            texts = [c.text for c in batch]
+            metadatas = [_metadata(c, doc.sha256) for c in batch]
+            ids = [c.chunk_id for c in batch]
+            if vectors is None:
+                self.vectors.add_texts(texts=texts, metadatas=metadatas, ids=ids)
+            else:
+                self.collection.upsert(ids=ids, documents=texts, metadatas=metadatas,  # as add_texts does
+                                       embeddings=[list(v) for v in vectors[start : start + ADD_BATCH]])
         row = dict(title=doc.title, source=doc.source, doc_type=doc.doc_type, sha256=doc.sha256,
                    chunks=len(chunks), indexed_at=db.now())
         with self.engine.begin() as conn:

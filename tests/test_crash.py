@@ -23,7 +23,8 @@ def write_kb(folder, n: int = 14) -> None:
 
 
 def cli(home, *args, wait: bool = True):
-    env = {**os.environ, "CHATBOT_HOME": str(home)}
+    # Small embedding batches: results, and so the kills below, come a few documents at a time.
+    env = {**os.environ, "CHATBOT_HOME": str(home), "CHATBOT_INGEST_BATCH_CHUNKS": "16"}
     command = [sys.executable, "-m", "chatbot.cli", *args]
     if not wait:
         return subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
