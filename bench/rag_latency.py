@@ -1,5 +1,6 @@
 """Where a RAG answer's time to first token goes, question by question, on the llama.cpp backend:
-retrieval, prompt build (messages, chat template, tokenising), prompt evaluation (tokens read, and
+retrieval, excerpt selection (chatbot/evidence.py), prompt build (messages, chat template, tokenising),
+prompt evaluation (tokens read, and
 tokens reused from llama.cpp's KV cache of the previous prompt) and the first token.
 
     .venv/bin/python bench/rag_latency.py --home /tmp/bench-home --json
@@ -71,6 +72,15 @@ def main(argv: list[str] | None = None) -> int:
             return out
 
         service.retriever.retrieve = retrieve_timed
+        select_inner = service.selector.select
+
+        def select_timed(question, texts, budget):
+            marks["select_start"] = time.perf_counter()
+            out = select_inner(question, texts, budget)
+            marks["select_end"] = time.perf_counter()
+            return out
+
+        service.selector.select = select_timed
         service.warm()
         for question in (QUESTIONS + MORE_QUESTIONS)[: args.questions]:
             marks.clear()
@@ -88,7 +98,8 @@ def main(argv: list[str] | None = None) -> int:
                 "ttft_s": round(answer.ttft_s, 3),
                 "before_retrieval_s": round(marks["retrieve_start"] - start, 3),
                 "retrieval_s": round(marks["retrieve_end"] - marks["retrieve_start"], 3),
-                "prompt_build_s": round(eval_start - marks["retrieve_end"], 3),
+                "excerpts_s": round(marks["select_end"] - marks["select_start"], 3),
+                "prompt_build_s": round(eval_start - marks["select_end"], 3),
                 "prompt_eval_s": round(eval_end - eval_start, 3),
                 "first_token_s": round(first - eval_end, 3),
                 "prompt_tokens": cached + new, "reused_tokens": cached, "evaluated_tokens": new,
@@ -103,10 +114,11 @@ def main(argv: list[str] | None = None) -> int:
 
     summary = {"model": args.model, "questions": len(rows), "answered_by_model": len(answered),
                "load_average": [round(x, 2) for x in os.getloadavg()],
-               "settings": {k: getattr(settings, k) for k in ("top_k", "chunk_size", "min_relevance")},
+               "settings": {k: getattr(settings, k) for k in ("top_k", "chunk_size", "context_chars",
+                                                                       "min_relevance")},
                "ttft_p50_s": round(med(r["ttft_s"] for r in rows), 3)}
     if answered:
-        summary.update({f"{k}_p50": p50(k) for k in ("retrieval_s", "prompt_build_s", "prompt_eval_s",
+        summary.update({f"{k}_p50": p50(k) for k in ("retrieval_s", "excerpts_s", "prompt_build_s", "prompt_eval_s",
                                                       "first_token_s", "prompt_tokens", "reused_tokens",
                                                       "evaluated_tokens", "prompt_tokens_per_s")})
     if args.json:

@@ -1,7 +1,8 @@
 """The LangChain chains. Every arm is two LCEL steps:
 
     prepare:  {"question", "history"} -> + "standalone" (follow-up rewritten) -> + "sources" (retrieved)
-    generate: {"question", "sources", "texts"} -> prompt messages -> chat model -> streamed text
+              -> + "texts" (their chunks) -> + "excerpts" (the sentences of each chunk that bear on it)
+    generate: {"standalone", "sources", "excerpts"} -> prompt messages -> chat model -> streamed text
 
 RAG and hybrid use both steps (with the base or the fine-tuned model); base and fine-tuned arms skip
 retrieval and answer closed-book. The service runs `prepare`, decides on refusal from the retrieval
@@ -16,6 +17,7 @@ from langchain_core.output_parsers import StrOutputParser
 from langchain_core.runnables import Runnable, RunnableLambda, RunnablePassthrough
 
 from chatbot import prompts
+from chatbot.evidence import ExcerptSelector
 from chatbot.retrieval import HybridRetriever
 from chatbot.types import Source, Turn
 
@@ -42,28 +44,43 @@ def make_condense_step(model: BaseChatModel, history_turns: int) -> Runnable:
     return RunnableLambda(condense)
 
 
-def make_prepare_step(retriever: HybridRetriever | None, condense: Runnable | None) -> Runnable:
-    """Adds "standalone", "sources" and their full chunk "texts" (both empty without a retriever)."""
+def make_prepare_step(retriever: HybridRetriever | None, condense: Runnable | None,
+                      selector: ExcerptSelector | None = None, budget: int = 0) -> Runnable:
+    """Adds "standalone", "sources", their full chunk "texts" and the "excerpts" the prompt will hold
+    (whole chunks when `budget` is 0 or there is no selector; all empty without a retriever)."""
     chain: Runnable = RunnablePassthrough.assign(
         standalone=condense if condense is not None else RunnableLambda(lambda x: x["question"])
     )
     if retriever is None:
-        return chain | RunnablePassthrough.assign(sources=lambda x: [], texts=lambda x: [])
+        return chain | RunnablePassthrough.assign(sources=lambda x: [], texts=lambda x: [], excerpts=lambda x: [])
 
     def texts(x: dict) -> list[str]:
         return [retriever.chunk_text(s.chunk_id) or s.snippet for s in x["sources"]]
 
+    def excerpts(x: dict) -> list[str]:
+        if selector is None:
+            return list(x["texts"])
+        return selector.select(x["standalone"], x["texts"], budget)
+
     return (chain | RunnablePassthrough.assign(sources=lambda x: retriever.retrieve(x["standalone"]))
-            | RunnablePassthrough.assign(texts=texts))
+            | RunnablePassthrough.assign(texts=texts) | RunnablePassthrough.assign(excerpts=excerpts))
+
+
+def in_prompt(prepared: dict) -> tuple[list[Source], list[str], list[str]]:
+    """(sources, full texts, excerpts) of the chunks that made it into the prompt, in prompt order:
+    citation [n] is the n-th of them."""
+    kept = [(s, t, e) for s, t, e in zip(prepared["sources"], prepared["texts"], prepared["excerpts"], strict=True)
+            if e]
+    return [k[0] for k in kept], [k[1] for k in kept], [k[2] for k in kept]
 
 
 def make_generate_step(model: BaseChatModel, with_context: bool) -> Runnable:
-    """{"standalone", "sources", "texts"} -> streamed answer (AIMessageChunks)."""
+    """{"standalone", "sources", "texts", "excerpts"} -> streamed answer (AIMessageChunks)."""
 
     def build(x: dict):
         if not with_context:
             return _as_langchain(prompts.closed_book_messages(x["standalone"]))
-        sources: list[Source] = x["sources"]
-        return _as_langchain(prompts.rag_messages(x["standalone"], sources, x["texts"]))
+        sources, _, excerpts = in_prompt(x)
+        return _as_langchain(prompts.rag_messages(x["standalone"], sources, excerpts))
 
     return RunnableLambda(build) | model

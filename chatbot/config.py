@@ -71,6 +71,12 @@ class Settings(BaseSettings):
         "this many per call."
     )
     top_k: int = Field(default=4, ge=1, description="Chunks put in the prompt.")
+    context_chars: int = Field(
+        default=600,
+        ge=0,
+        description="Characters of retrieved text put in the prompt: the sentences of the top_k chunks that "
+        "bear most on the question (chatbot/evidence.py). 0 puts the whole chunks in.",
+    )
     candidates: int = Field(default=20, ge=1, description="Candidates each retriever returns before fusion.")
     keyword_weight: float = Field(
         default=0.7, ge=0.0, le=1.0, description="Weight of the keyword (BM25) score in the fused score."

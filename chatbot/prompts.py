@@ -53,17 +53,22 @@ _REFUSAL_PATTERNS = re.compile(
 
 
 def format_context(sources: Sequence[Source], texts: Sequence[str]) -> str:
-    """Number and delimit retrieved chunks so the model can cite them and cannot mistake them for rules.
+    """Number and delimit retrieved texts so the model can cite them and cannot mistake them for rules.
+    The title is given unless the text starts with it (chunks start with "Title > Section").
 
     >>> s = Source("d", "Refunds", "", "refunds.md", "", 0.9)
     >>> format_context([s], ["Refunds take 5 days."])
     '<document number="1" title="Refunds">\\nRefunds take 5 days.\\n</document>'
+    >>> format_context([s], ["Refunds > Timing\\nRefunds take 5 days."])
+    '<document number="1">\\nRefunds > Timing\\nRefunds take 5 days.\\n</document>'
     """
     blocks = []
     for number, (source, text) in enumerate(zip(sources, texts, strict=True), start=1):
-        title = source.title.replace('"', "'")
+        first = text.split("\n", 1)[0]
+        headed = first == source.title or first.startswith(source.title + " > ")
+        title = "" if headed else ' title="{}"'.format(source.title.replace('"', "'"))
         safe = text.replace("</document>", "</ document>")
-        blocks.append(f'<document number="{number}" title="{title}">\n{safe}\n</document>')
+        blocks.append(f'<document number="{number}"{title}>\n{safe}\n</document>')
     return "\n\n".join(blocks)
 
 
@@ -85,7 +90,9 @@ def training_messages(question: str, answer: str) -> list[Message]:
 
 
 def condense_messages(history: Sequence[Turn], question: str) -> list[Message]:
-    """Messages asking the model to turn a follow-up into a stand-alone question."""
+    """Messages asking the model to turn a follow-up into a stand-alone question. No system prompt: with
+    the support assistant's, SmolLM2 answers the conversation instead of rewriting it (tried), at the cost of
+    re-reading the answer prompt's ~95-token prefix after a rewrite."""
     convo = "\n".join(f"{'Customer' if t.role == 'user' else 'Assistant'}: {t.content}" for t in history)
     user = f"{CONDENSE_INSTRUCTION}\n\nConversation:\n{convo}\nCustomer: {question}\n\nStand-alone question:"
     return [{"role": "user", "content": user}]
@@ -171,10 +178,14 @@ def refusal_text(question: str) -> str:
 def is_refusal(answer: str) -> bool:
     """True when the model declined to answer.
 
-    >>> is_refusal("I don't know."), is_refusal("Refunds take 5 days [1].")
-    (True, False)
+    An answer with nothing but citations, such as the bare "[1] [2] [3]" a small model emits when the
+    documents don't hold the answer, declines too.
+
+    >>> is_refusal("I don't know."), is_refusal("Refunds take 5 days [1]."), is_refusal("[1] [2] [")
+    (True, False, True)
     """
-    return bool(_REFUSAL_PATTERNS.match(answer.strip())) or not answer.strip()
+    rest = re.sub(r"\[[\d,\s]*\]?", " ", answer)  # the answer without its citation marks
+    return bool(_REFUSAL_PATTERNS.match(answer.strip())) or not any(c.isalnum() for c in rest)
 
 
 def cited_numbers(answer: str, n_sources: int) -> list[int]:

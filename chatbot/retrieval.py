@@ -91,6 +91,10 @@ class HybridRetriever:
         return Source(doc_id=chunk.doc_id, title=chunk.title, section=chunk.section, source=chunk.source,
                       snippet=snippet(chunk), score=round(score, 4), page=chunk.page, chunk_id=chunk.chunk_id)
 
+    def idf(self, term: str) -> float:
+        """The keyword index's inverse document frequency of a (stemmed) term, as of the last retrieve."""
+        return self._bm25.idf(term)
+
     def chunk_text(self, chunk_id: str) -> str:
         chunk = self._by_id.get(chunk_id)
         return chunk.text if chunk else ""

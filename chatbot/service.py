@@ -16,9 +16,10 @@ from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import BaseChatModel
 
 from chatbot import conversations, feedback, grounding, jobs, prompts
-from chatbot.chain import make_condense_step, make_generate_step, make_prepare_step
+from chatbot.chain import in_prompt, make_condense_step, make_generate_step, make_prepare_step
 from chatbot.config import Settings
 from chatbot.db import open_database
+from chatbot.evidence import ExcerptSelector
 from chatbot.finetune import registry
 from chatbot.ingest import IngestError, load, safe_name, split
 from chatbot.ingest.detect import SUPPORTED
@@ -71,6 +72,7 @@ class Service:
         self.embeddings = embeddings or make_embeddings(settings)
         self.store = KnowledgeStore(settings, self.embeddings, self.engine)
         self.retriever = HybridRetriever(self.store, settings)
+        self.selector = ExcerptSelector(self.embeddings, self.retriever.idf)
         self._chat_model = chat_model
         self._finetuned: dict[str, BaseChatModel] = {}  # loaded fine-tuned models by folder path
         self.training: jobs.TrainingJob | None = None  # the latest background fine-tuning job
@@ -89,10 +91,12 @@ class Service:
         return self._chat_model
 
     def warm(self) -> None:
-        """Load every model now and run one tiny generation, so the first customer doesn't wait."""
+        """Load every model now and read the RAG prompt's fixed start (system prompt and rules) once, so the
+        first customer neither waits for loading nor for that prefix (llama.cpp keeps it cached)."""
         self.embeddings.embed_query("warm up")
         self.retriever.retrieve("warm up")
-        self.chat_model.invoke([("user", "Hi")], max_new_tokens=1)
+        prefix = [(m["role"], m["content"]) for m in prompts.rag_messages("Hi", [], [])]
+        self.chat_model.invoke(prefix, max_new_tokens=1)
 
     def finetuned_model(self) -> BaseChatModel:
         """The active fine-tuned model, run in-process (llama.cpp on its GGUF export, else transformers)."""
@@ -344,12 +348,12 @@ class Service:
             raise ServiceError("Please type a question.")
         model, retrieves = self._arm(mode)
         condense = make_condense_step(self.chat_model, self.settings.history_turns)
-        prepared = make_prepare_step(self.retriever if retrieves else None, condense).invoke(
+        prepared = make_prepare_step(self.retriever if retrieves else None, condense, self.selector,
+                                     self.settings.context_chars).invoke(
             {"question": question, "history": list(history)})
-        sources = tuple(prepared["sources"])
         name = self.model_name(model)
-
-        texts = prepared["texts"]
+        shown, texts, _ = in_prompt(prepared)  # the chunks the prompt quotes: citation [n] is the n-th
+        sources = tuple(shown)
 
         def finish(text: str, refused: bool, ttft: float, tokens: int, shown=sources) -> StreamEvent:
             grounded = grounding.support(text, texts) if retrieves and not refused else None
@@ -359,7 +363,7 @@ class Service:
                             groundedness=grounded)
             return StreamEvent("done", answer=answer)
 
-        if retrieves and not self._relevant(question, sources, texts):
+        if retrieves and not self._relevant(question, prepared["sources"], prepared["texts"]):
             yield StreamEvent("sources", sources=())
             text = prompts.refusal_text(question)
             yield StreamEvent("token", token=text)

@@ -1,0 +1,163 @@
+"""Tight context: from the retrieved chunks keep only the sentences that bear on the question.
+
+On a CPU the prompt is most of the wait for the first token (llama.cpp reads ~100-200 tokens/s here),
+and four whole chunks are ~400 tokens. `select_excerpts` scores every sentence, list item and table row
+of the retrieved chunks against the question (embedding similarity plus how much of the question's
+keyword weight it covers), then keeps the best ones, in document order, up to a character budget.
+Lines that introduce a list ("To reset the hub:") bring the following lines with them, table rows
+bring the table's header row, and each excerpt keeps its chunk's heading line ("Title > Section").
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from langchain_core.embeddings import Embeddings
+
+from chatbot.keyword import tokenize
+
+# A unit scoring under this share of the best unit's score is left out even when the budget has room:
+# filler costs prompt-reading time and distracts a small model.
+RELATIVE_FLOOR = 0.5
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(*])")
+_TABLE_RULE = re.compile(r"^\|?[\s:|-]+\|?$")
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One selectable piece of a chunk: `text` is shown; `lead` (a table header) is shown before it."""
+
+    chunk: int
+    line: int
+    text: str
+    lead: str = ""
+
+
+def units(text: str, chunk: int = 0) -> tuple[str, list[Unit]]:
+    """(heading line, selectable units) of one chunk's text.
+
+    >>> text = "Returns > Refunds\\nRefunds take 5 days. Ask us first.\\n| Plan | Days |\\n|---|---|\\n| Plus | 60 |"
+    >>> head, found = units(text)
+    >>> head, [u.text for u in found], found[-1].lead
+    ('Returns > Refunds', ['Refunds take 5 days.', 'Ask us first.', '| Plus | 60 |'], '| Plan | Days |')
+    """
+    head, _, body = text.partition("\n")
+    found: list[Unit] = []
+    table_head = ""
+    for number, raw in enumerate(body.splitlines()):
+        line = raw.strip()
+        if not line or _TABLE_RULE.match(line) and "-" in line:
+            continue
+        if line.startswith("|"):
+            if not table_head:
+                table_head = line
+                continue
+            found.append(Unit(chunk, number, line, lead=table_head))
+            continue
+        table_head = ""
+        for sentence in _SENTENCE_END.split(line):
+            if sentence.strip():
+                found.append(Unit(chunk, number, sentence.strip()))
+    return head, found
+
+
+class ExcerptSelector:
+    """Picks the question's evidence out of retrieved chunks; sentence vectors are cached (LRU)."""
+
+    def __init__(self, embeddings: Embeddings, idf: Callable[[str], float], cache_size: int = 20000):
+        self.embeddings = embeddings
+        self.idf = idf
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._cache_size = cache_size
+        self._lock = threading.Lock()
+
+    def _vectors(self, texts: list[str]) -> np.ndarray:
+        with self._lock:
+            missing = list(dict.fromkeys(t for t in texts if t not in self._cache))
+        if missing:
+            fresh = self.embeddings.embed_documents(missing)
+            with self._lock:
+                for text, vec in zip(missing, fresh, strict=True):
+                    self._cache[text] = np.asarray(vec, dtype=np.float32)
+                while len(self._cache) > self._cache_size:
+                    self._cache.popitem(last=False)
+        with self._lock:
+            for text in texts:
+                self._cache.move_to_end(text)
+            return np.stack([self._cache[t] for t in texts])
+
+    def scores(self, question: str, found: Sequence[Unit]) -> list[float]:
+        """Half cosine similarity, half the share of the question's keyword weight (idf) a unit holds."""
+        asked = {term: self.idf(term) for term in set(tokenize(question))}
+        weight = sum(asked.values()) or 1.0
+        qvec = np.asarray(self.embeddings.embed_query(question), dtype=np.float32)
+        cosine = self._vectors([f"{u.lead} {u.text}".strip() for u in found]) @ qvec
+        return [0.5 * float(c) + 0.5 * sum(asked.get(t, 0.0) for t in set(tokenize(f"{u.lead} {u.text}"))) / weight
+                for u, c in zip(found, cosine, strict=True)]
+
+    def select(self, question: str, texts: Sequence[str], budget: int) -> list[str]:
+        """One excerpt per chunk ("" for a chunk with nothing kept), together at most `budget`
+        characters of body text, best units first, none scoring under RELATIVE_FLOOR of the best; the best
+        unit is always kept. `budget <= 0` keeps whole chunks."""
+        if budget <= 0 or not texts:
+            return list(texts)
+        heads, found = [], []
+        for index, text in enumerate(texts):
+            head, parts = units(text, index)
+            heads.append(head)
+            found.extend(parts)
+        if not found:
+            return list(texts)
+        score = self.scores(question, found)
+        order = sorted(range(len(found)), key=lambda i: -score[i])
+        kept: set[int] = set()
+        used = 0
+        floor = RELATIVE_FLOOR * score[order[0]]
+        for rank, i in enumerate(order):
+            if rank and score[i] < floor:
+                break
+            group = [i] + _continuation(found, i)
+            cost = sum(len(found[j].text) + 1 for j in group if j not in kept)
+            if rank and used + cost > budget:
+                continue
+            kept.update(group)
+            used += cost
+        return [_excerpt(heads[c], [u for j, u in enumerate(found) if j in kept and u.chunk == c])
+                for c in range(len(texts))]
+
+
+def _continuation(found: Sequence[Unit], i: int) -> list[int]:
+    """Units that a unit needs after it: the list lines after a line ending in ':'."""
+    if not found[i].text.endswith(":"):
+        return []
+    return [j for j in range(i + 1, min(i + 6, len(found))) if found[j].chunk == found[i].chunk]
+
+
+def _excerpt(head: str, kept: Sequence[Unit]) -> str:
+    """The heading line, then the kept units in document order; a table header once before its rows.
+
+    >>> _excerpt("T > S", [Unit(0, 1, "A."), Unit(0, 1, "B."), Unit(0, 4, "C.")])
+    'T > S\\nA. B. …\\nC.'
+    """
+    if not kept:
+        return ""
+    lines: list[str] = [head]
+    last_line, last_lead = None, ""
+    for unit in kept:
+        if unit.lead and unit.lead != last_lead:
+            lines.append(unit.lead)
+        last_lead = unit.lead
+        if last_line == unit.line:
+            lines[-1] += " " + unit.text
+        elif last_line is not None and unit.line > last_line + 1 and not unit.lead:
+            lines[-1] += " …"
+            lines.append(unit.text)
+        else:
+            lines.append(unit.text)
+        last_line = unit.line
+    return "\n".join(lines)
