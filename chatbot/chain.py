@@ -74,13 +74,13 @@ def in_prompt(prepared: dict) -> tuple[list[Source], list[str], list[str]]:
     return [k[0] for k in kept], [k[1] for k in kept], [k[2] for k in kept]
 
 
-def make_generate_step(model: BaseChatModel, with_context: bool) -> Runnable:
+def make_generate_step(model: BaseChatModel, with_context: bool, may_decline: bool = True) -> Runnable:
     """{"standalone", "sources", "texts", "excerpts"} -> streamed answer (AIMessageChunks)."""
 
     def build(x: dict):
         if not with_context:
             return _as_langchain(prompts.closed_book_messages(x["standalone"]))
         sources, _, excerpts = in_prompt(x)
-        return _as_langchain(prompts.rag_messages(x["standalone"], sources, excerpts))
+        return _as_langchain(prompts.rag_messages(x["standalone"], sources, excerpts, may_decline))
 
     return RunnableLambda(build) | model

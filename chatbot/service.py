@@ -363,7 +363,8 @@ class Service:
                             groundedness=grounded)
             return StreamEvent("done", answer=answer)
 
-        if retrieves and not self._relevant(question, prepared["sources"], prepared["texts"]):
+        refuse = self.settings.refuse
+        if retrieves and refuse and not self._relevant(question, prepared["sources"], prepared["texts"]):
             yield StreamEvent("sources", sources=())
             text = prompts.refusal_text(question)
             yield StreamEvent("token", token=text)
@@ -372,7 +373,7 @@ class Service:
 
         yield StreamEvent("sources", sources=sources)
         text, ttft, tokens = "", 0.0, 0
-        for chunk in make_generate_step(model, with_context=retrieves).stream(prepared):
+        for chunk in make_generate_step(model, with_context=retrieves, may_decline=refuse).stream(prepared):
             if chunk.usage_metadata:
                 tokens = chunk.usage_metadata.get("output_tokens", tokens)
             piece = str(chunk.content)
@@ -382,7 +383,7 @@ class Service:
                 ttft = time.perf_counter() - started
             text += piece
             yield StreamEvent("token", token=piece)
-        if prompts.is_refusal(text):
+        if refuse and prompts.is_refusal(text):
             yield finish(prompts.refusal_text(question), True, ttft, tokens, ())
         else:
             text = prompts.strip_bad_citations(text, len(sources))

@@ -50,3 +50,16 @@ def test_closed_book_base_arm_has_no_sources(service):
     service.ingest_bytes("lantern.md", LANTERN)
     answer = service.ask("Hello, who are you?", mode="base")
     assert answer.mode == "base" and answer.sources == ()
+
+
+def test_with_refusal_switched_off_the_bot_always_answers(settings, embeddings, small_chat_model):
+    from chatbot.service import make_service
+
+    service = make_service(settings.model_copy(update={"refuse": False}), chat_model=small_chat_model,
+                           embeddings=embeddings)
+    service.ingest_bytes("lantern.md", LANTERN)
+    answer = service.ask("What is the capital of Australia?")  # declined when refusal is on (above)
+    assert not answer.refused and answer.text.strip()
+    assert answer.text != prompts.REFUSAL_TEXT
+    rules = prompts.rag_messages("q", [], [], may_decline=False)[1]["content"]
+    assert "I don't know" not in rules and "Cite the documents" in rules
