@@ -130,9 +130,25 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     return 0
 
 
+def _has_documents(settings: Settings) -> bool:
+    """Whether the manifest lists any document: a database query, without loading any model."""
+    from sqlalchemy import func, select
+
+    from chatbot import db
+
+    engine = db.open_database(settings.database)
+    try:
+        with engine.connect() as conn:
+            return bool(conn.execute(select(func.count()).select_from(db.documents)).scalar_one())
+    finally:
+        engine.dispose()
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     settings = Settings()
-    if not args.no_index:
+    # First start: index the sample KB here, printing what was indexed. Later starts skip straight to the
+    # server (loading the models twice would add seconds); the app repairs the store when it loads.
+    if not args.no_index and not _has_documents(settings):
         service = _service(settings)
         results = service.ensure_sample_kb()
         if results:
