@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import time
+from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
@@ -49,3 +51,7 @@ def test_evaluation_page_runs_and_shows_a_report(tmp_path, monkeypatch):
         assert list(retrieval["arm"]) == ["RAG"]
         assert 0 <= float(retrieval["recall@5"][0]) <= 1
         assert any("Reference:" in m.value for m in at.markdown)
+        report = json.loads((Path(service.evaluation.out_dir) / "report.json").read_text())
+        best = report["arms"]["rag"]["refusal"]["threshold"]
+        shown = [c.value for c in at.caption if "CHATBOT_MIN_RELEVANCE=" in c.value]
+        assert (f"CHATBOT_MIN_RELEVANCE={best['min_relevance']}" in shown[0]) if best else not shown

@@ -101,6 +101,13 @@ def test_harness_smoke(tmp_path, tiny_model):
     lines = [json.loads(x) for x in (out / "results.jsonl").read_text().splitlines()]
     assert [x["id"] for x in lines] == ["q1", "q2", "q3", "q4"]
     assert lines[0]["arms"]["rag"]["retrieved"][0] == "kb_router"  # corpus ids, not slugs
+    # the gate's figure per item, and the threshold that would have declined best on these items
+    similarity = {x["id"]: x["arms"]["rag"]["top_similarity"] for x in lines}
+    assert all(0.0 < v <= 1.0 for v in similarity.values())
+    gate = rag["refusal"]["threshold"]
+    assert gate is not None and 0.0 <= gate["f1"] <= 1.0
+    assert min(similarity.values()) <= gate["min_relevance"] <= max(similarity.values()) + 1e-6
+    assert "CHATBOT_MIN_RELEVANCE=" in (out / "report.md").read_text()
     assert json.loads((out / "report.json").read_text())["n"] == 4
     assert "# Evaluation: tiny" in (out / "report.md").read_text()
     assert all((out / name).stat().st_size > 1000 for name in

@@ -96,6 +96,16 @@ def test_refusal_scores_undefined_figures_are_none():
         metrics.refusal_scores([True], [])
 
 
+def test_best_threshold_hand_worked():
+    # similarity [0.2, 0.3, 0.4, 0.6, 0.8], should refuse [T, F, T, F, F]
+    # t = 0.3: declines 0.2 -> tp 1, fp 0, fn 1 -> F1 2/3;  t = 0.4: declines 0.2, 0.3 -> tp 1, fp 1, fn 1 -> 1/2
+    # t = 0.6: declines 0.2, 0.3, 0.4 -> tp 2, fp 1, fn 0 -> F1 4/5 (the best);  t = 0.8: tp 2, fp 2 -> 2/3
+    best = metrics.best_threshold([0.2, 0.3, 0.4, 0.6, 0.8], [True, False, True, False, False])
+    assert best == {"min_relevance": 0.6, "f1": 0.8, "precision": pytest.approx(0.6667, abs=1e-4), "recall": 1.0}
+    assert metrics.best_threshold([0.2, 0.9], [False, False]) is None  # no unanswerable item: nothing to choose
+    assert metrics.best_threshold([0.2, 0.9], [True, True]) is None
+
+
 def test_percentile_hand_worked():
     values = [10, 20, 30, 40, 50]
     # p50: rank 0.5 * 4 = 2 -> 30; p95: rank 3.8 -> 40 + 0.8 * 10 = 48

@@ -133,15 +133,17 @@ def run_item(service: Service, arm: Mode, question: Question, index: CorpusIndex
     except ServiceError as exc:
         return {"error": str(exc)}
     retrieved: list[str] | None = None
+    similarity: float | None = None
     if arm in RETRIEVAL_ARMS:
         query = answer.standalone_question or question.question
-        retrieved = ranked_documents(service, query)
+        retrieved, similarity = ranked_documents_and_similarity(service, query)
     return {
         "answer": answer.text,
         "refused": answer.refused,
         "standalone": answer.standalone_question,
         "sources": index.corpus_ids([s.doc_id for s in answer.sources]),
         "retrieved": index.corpus_ids(retrieved) if retrieved is not None else None,
+        "top_similarity": similarity,
         "ttft_s": round(answer.ttft_s, 4),
         "latency_s": round(answer.latency_s, 4),
         "output_tokens": answer.output_tokens,
@@ -154,8 +156,16 @@ def run_item(service: Service, arm: Mode, question: Question, index: CorpusIndex
 def ranked_documents(service: Service, query: str, k: int = RETRIEVAL_K) -> list[str]:
     """The first `k` distinct documents the retriever ranks for `query`, each at the rank of its best
     chunk (a document split into several chunks takes one place, as in document retrieval)."""
+    return ranked_documents_and_similarity(service, query, k)[0]
+
+
+def ranked_documents_and_similarity(service: Service, query: str, k: int = RETRIEVAL_K
+                                    ) -> tuple[list[str], float | None]:
+    """`ranked_documents`, and the best chunk's cosine similarity (what the relevance gate reads)."""
     chunks = service.retriever.retrieve(query, 3 * k)
-    return metrics.distinct([s.doc_id for s in chunks])[:k]
+    gated = chunks[: service.settings.top_k]  # the gate reads the chunks an answer would use
+    top = round(max(s.score for s in gated), 4) if gated else None
+    return metrics.distinct([s.doc_id for s in chunks])[:k], top
 
 
 def score_item(question: Question, answer: Answer, retrieved: list[str] | None,
@@ -225,8 +235,19 @@ def summarize_refusal(ok: Sequence[tuple[Question, dict[str, Any]]]
         "n_unanswerable": sum(g for g, _ in pairs), "n_answerable": len(answerable),
         "refused_rate_answerable": _rounded(metrics.mean([float(p) for p in answerable])),
         "null": {"n": len(nulls), "refused_rate": _rounded(metrics.mean([float(p) for p in nulls]))},
+        "threshold": _best_gate(ok),
     }
     return refusal, pairs
+
+
+def _best_gate(ok: Sequence[tuple[Question, dict[str, Any]]]) -> dict[str, float] | None:
+    """The CHATBOT_MIN_RELEVANCE at which the relevance gate alone would have declined best on these
+    items (refusal F1), for datasets with unanswerable items; chosen on them, so optimistic."""
+    labelled = [(item["top_similarity"], q.answerable is False) for q, item in ok
+                if q.answerable is not None and item.get("top_similarity") is not None]
+    if not labelled:
+        return None
+    return metrics.best_threshold([s for s, _ in labelled], [g for _, g in labelled])
 
 
 def summarize_latency(items: Sequence[dict[str, Any]]) -> dict[str, float | None]:

@@ -245,6 +245,29 @@ def refusal_scores(should_refuse: Sequence[bool], refused: Sequence[bool]) -> di
             "tp": tp, "fp": fp, "fn": fn, "tn": tn}
 
 
+def best_threshold(similarity: Sequence[float], should_refuse: Sequence[bool]) -> dict[str, float] | None:
+    """The relevance threshold t for which "decline when similarity < t" scores the best refusal F1
+    over these items (ties: the lowest t), with its precision and recall; None without both classes.
+    Chosen on the items it is scored on, so the F1 is optimistic.
+
+    similarity [0.2, 0.5, 0.35, 0.7], should_refuse [T, F, T, F]: t = 0.5 declines 0.2 and 0.35 -> F1 1.0.
+
+    >>> best_threshold([0.2, 0.5, 0.35, 0.7], [True, False, True, False])
+    {'min_relevance': 0.5, 'f1': 1.0, 'precision': 1.0, 'recall': 1.0}
+    """
+    if len(similarity) != len(should_refuse):
+        raise ValueError("similarity and should_refuse must have the same length")
+    if all(should_refuse) or not any(should_refuse):
+        return None
+    best: dict[str, float] | None = None
+    for t in sorted(set(similarity)) + [max(similarity) + 1e-9]:
+        s = refusal_scores(should_refuse, [x < t for x in similarity])
+        if s["f1"] is not None and (best is None or s["f1"] > best["f1"]):
+            best = {"min_relevance": round(t, 4), "f1": round(float(s["f1"]), 4),
+                    "precision": round(float(s["precision"] or 0.0), 4), "recall": round(float(s["recall"] or 0.0), 4)}
+    return best
+
+
 def refusal_f1(pairs: Sequence[tuple[bool, bool]]) -> float:
     """Refusal F1 of (should_refuse, refused) pairs, 0.0 when undefined: the statistic to bootstrap.
 

@@ -112,6 +112,13 @@ def markdown_report(report: dict[str, Any]) -> str:
             for arm, r in ((arm, b["refusal"]) for arm, b in report["arms"].items())]
     parts += [markdown_table(["arm", "precision", "recall", "F1", "confusion", "refused (answerable)",
                               "null: n / refused"], rows), ""]
+    for arm, block in report["arms"].items():
+        if best := block["refusal"].get("threshold"):
+            parts.append(f"- {arm}: declining only by the relevance gate would have scored best at "
+                         f"`CHATBOT_MIN_RELEVANCE={best['min_relevance']}` (refusal F1 {fmt(best['f1'])}, precision "
+                         f"{fmt(best['precision'])}, recall {fmt(best['recall'])}; chosen on these questions, so "
+                         "optimistic: check it on held-out questions before setting it).")
+    parts.append("")
     parts += paired_section(report.get("paired") or {})
     parts += slices_section(report.get("slices") or {})
     parts += ["## Charts", ""] + [f"![{name}]({name})" for name in CHARTS] + [""]

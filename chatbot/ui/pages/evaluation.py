@@ -73,6 +73,12 @@ for group, keys in FIGURES:
             for arm, figures in report["arms"].items()]
     st.markdown(f"**{group.capitalize()}**")
     st.dataframe(rows, hide_index=True, use_container_width=True)
+for arm, figures in report["arms"].items():
+    if best := (figures.get("refusal") or {}).get("threshold"):
+        st.caption(f"{ARM_LABELS.get(arm, arm)}: declining by retrieval similarity alone would have scored best "
+                   f"at CHATBOT_MIN_RELEVANCE={best['min_relevance']} (refusal F1 {best['f1']:.2f}; now "
+                   f"{service.settings.min_relevance}). Chosen on these questions, so optimistic: confirm it on "
+                   "other questions before setting it.")
 for skipped in report.get("skipped") or []:
     st.caption(f"Skipped: {plain(str(skipped))}")
 
