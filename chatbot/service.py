@@ -301,18 +301,23 @@ class Service:
         yield from self._write(batch)
 
     def _write(self, batch: list[IngestResult | Prepared]) -> list[IngestResult]:
-        """Embed the chunks of the batch's prepared documents in one call, then write them one by one."""
-        texts = [c.text for item in batch if isinstance(item, Prepared) for c in item.chunks]
-        vectors = self.embeddings.embed_documents(texts) if texts else []
-        results, start = [], 0
-        for item in batch:
-            if isinstance(item, Prepared):
-                end = start + len(item.chunks)
-                with self._ingest_lock:
-                    status = self.store.upsert(item.doc, item.chunks, vectors[start:end])
-                item, start = item.result(status), end
-            results.append(item)
-        return results
+        """Embed the chunks of the batch's prepared documents in one call, then store them together
+        (`upsert_many` takes each document once: a document repeated in the batch starts a new write)."""
+        prepared = [item for item in batch if isinstance(item, Prepared)]
+        vectors = self.embeddings.embed_documents([c.text for p in prepared for c in p.chunks]) if prepared else []
+        writes: list[list[tuple]] = [[]]
+        start = 0
+        for item in prepared:
+            if any(doc.doc_id == item.doc.doc_id for doc, _, _ in writes[-1]):
+                writes.append([])
+            writes[-1].append((item.doc, item.chunks, vectors[start : start + len(item.chunks)]))
+            start += len(item.chunks)
+        statuses: list[str] = []
+        with self._ingest_lock:
+            for write in writes:
+                statuses += self.store.upsert_many(write) if write else []
+        done = iter(statuses)
+        return [item.result(next(done)) if isinstance(item, Prepared) else item for item in batch]
 
     def ensure_sample_kb(self) -> list[IngestResult]:
         """Index the sample knowledge base when the store holds no documents (first start)."""

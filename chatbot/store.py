@@ -21,7 +21,7 @@ from chatbot.config import Settings
 from chatbot.types import Chunk, DocInfo, Document
 
 log = logging.getLogger(__name__)
-ADD_BATCH = 64
+ADD_BATCH = 1024  # chunks per Chroma write
 PAGE = 5000
 
 
@@ -120,22 +120,40 @@ class KnowledgeStore:
     def upsert(self, doc: Document, chunks: list[Chunk], vectors: Sequence[Sequence[float]] | None = None) -> str:
         """Make `chunks` the current version of `doc`. Returns 'indexed', 'updated' or 'unchanged'.
         `vectors`, one per chunk, are stored as given; without them the chunks are embedded here."""
-        if vectors is not None and len(vectors) != len(chunks):
-            raise ValueError(f"{len(vectors)} vectors for {len(chunks)} chunks")
         old = self.get(doc.doc_id)
         if old and old.sha256 == doc.sha256:
             return "unchanged"
-        new_ids = [c.chunk_id for c in chunks]
-        for start in range(0, len(chunks), ADD_BATCH):
-            batch = chunks[start : start + ADD_BATCH]
-            texts = [c.text for c in batch]
-            metadatas = [_metadata(c, doc.sha256) for c in batch]
-            ids = [c.chunk_id for c in batch]
-            if vectors is None:
-                self.vectors.add_texts(texts=texts, metadatas=metadatas, ids=ids)
-            else:
-                self.collection.upsert(ids=ids, documents=texts, metadatas=metadatas,  # as add_texts does
-                                       embeddings=[list(v) for v in vectors[start : start + ADD_BATCH]])
+        if vectors is None:
+            vectors = self.embeddings.embed_documents([c.text for c in chunks]) if chunks else []
+        return self.upsert_many([(doc, chunks, vectors)])[0]
+
+    def upsert_many(self, items: Sequence[tuple[Document, list[Chunk], Sequence[Sequence[float]]]]) -> list[str]:
+        """`upsert` for several documents with their vectors: every new chunk goes to Chroma in as few
+        calls as possible, then each document's manifest row is committed and its old chunks deleted, in
+        the order the module docstring gives (a run killed half-way leaves only orphans)."""
+        if len({doc.doc_id for doc, _, _ in items}) != len(items):
+            raise ValueError("upsert_many takes each document once")
+        olds, statuses, rows = [], [], []
+        for doc, chunks, vectors in items:
+            if len(vectors) != len(chunks):
+                raise ValueError(f"{len(vectors)} vectors for {len(chunks)} chunks")
+            old = self.get(doc.doc_id)
+            olds.append(old)
+            statuses.append("unchanged" if old and old.sha256 == doc.sha256 else "")
+            if not statuses[-1]:
+                rows += [(c, doc.sha256, v) for c, v in zip(chunks, vectors, strict=True)]
+        for start in range(0, len(rows), ADD_BATCH):
+            batch = rows[start : start + ADD_BATCH]
+            self.collection.upsert(ids=[c.chunk_id for c, _, _ in batch], documents=[c.text for c, _, _ in batch],
+                                   metadatas=[_metadata(c, sha) for c, sha, _ in batch],
+                                   embeddings=[list(v) for _, _, v in batch])
+        for position, (doc, chunks, _) in enumerate(items):
+            if not statuses[position]:
+                statuses[position] = self._commit_version(doc, chunks, olds[position])
+        return statuses
+
+    def _commit_version(self, doc: Document, chunks: list[Chunk], old: DocInfo | None) -> str:
+        """Switch the manifest to the new version (its chunks are stored), then drop the old chunks."""
         row = dict(title=doc.title, source=doc.source, doc_type=doc.doc_type, sha256=doc.sha256,
                    chunks=len(chunks), indexed_at=db.now())
         with self.engine.begin() as conn:
@@ -145,7 +163,7 @@ class KnowledgeStore:
                 conn.execute(insert(db.documents).values(doc_id=doc.doc_id, **row))
             conn.execute(insert(db.kb_changes).values(doc_id=doc.doc_id, action="updated" if old else "added",
                                                       at=db.now()))
-        self._delete_chunks(doc.doc_id, keep=set(new_ids))
+        self._delete_chunks(doc.doc_id, keep={c.chunk_id for c in chunks})
         return "updated" if old else "indexed"
 
     def delete(self, doc_id: str) -> bool:
