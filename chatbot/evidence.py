@@ -4,8 +4,9 @@ On a CPU the prompt is most of the wait for the first token (llama.cpp reads ~10
 and four whole chunks are ~400 tokens. `select_excerpts` scores every sentence, list item and table row
 of the retrieved chunks against the question (embedding similarity plus how much of the question's
 keyword weight it covers), then keeps the best ones, in document order, up to a character budget.
-Lines that introduce a list ("To reset the hub:") bring the following lines with them, table rows
-bring the table's header row, and each excerpt keeps its chunk's heading line ("Title > Section").
+Each kept unit brings the next one of its chunk (answers tend to follow what matches the question),
+lines that introduce a list ("To reset the hub:") or ask a question (an FAQ's "Q: ...?") bring up to
+five, table rows bring the table's header row, and each excerpt keeps its heading line ("Title > Section").
 """
 
 from __future__ import annotations
@@ -132,10 +133,11 @@ class ExcerptSelector:
 
 
 def _continuation(found: Sequence[Unit], i: int) -> list[int]:
-    """Units that a unit needs after it: the list lines after a line ending in ':'."""
-    if not found[i].text.endswith(":"):
-        return []
-    return [j for j in range(i + 1, min(i + 6, len(found))) if found[j].chunk == found[i].chunk]
+    """Units that a unit needs after it: an answer often follows what matches the question best, so the
+    next unit of the same chunk always comes along; a line ending in ':' (a list follows) or '?' (an
+    FAQ's "Q:" line, its answer follows) brings up to five."""
+    reach = 5 if found[i].text.endswith((":", "?")) else 1
+    return [j for j in range(i + 1, min(i + 1 + reach, len(found))) if found[j].chunk == found[i].chunk]
 
 
 def _excerpt(head: str, kept: Sequence[Unit]) -> str:

@@ -38,7 +38,16 @@ def fuse_scores(vector: dict[str, float], keyword: dict[str, float], keyword_wei
 
 def snippet(chunk: Chunk, limit: int = SNIPPET_CHARS) -> str:
     """The start of a chunk's body for the sources panel, without markdown emphasis marks."""
-    body = re.sub(r"\*\*|__|`", "", chunk.text.split("\n", 1)[-1]).strip()
+    return body_snippet(chunk.text, limit)
+
+
+def body_snippet(text: str, limit: int = SNIPPET_CHARS) -> str:
+    """The start of a text after its heading line, without markdown emphasis marks.
+
+    >>> body_snippet("Returns > Refunds\\nRefunds take **5 days**.")
+    'Refunds take 5 days.'
+    """
+    body = re.sub(r"\*\*|__|`", "", text.split("\n", 1)[-1]).strip()
     return body if len(body) <= limit else body[:limit].rsplit(" ", 1)[0] + " …"
 
 

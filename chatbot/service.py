@@ -25,7 +25,7 @@ from chatbot.ingest import IngestError, load, safe_name, split
 from chatbot.ingest.detect import SUPPORTED
 from chatbot.keyword import codes
 from chatbot.models import make_chat_model, make_embeddings
-from chatbot.retrieval import HybridRetriever
+from chatbot.retrieval import HybridRetriever, body_snippet
 from chatbot.store import KnowledgeStore
 from chatbot.types import (
     Answer,
@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 INGESTIBLE = set(SUPPORTED.split())
 # Skipped when walking a folder: the folder's own notes, and historical tickets (fine-tuning data, not KB).
 SKIP_NAMES = {"readme.md", "tickets.jsonl"}
+QUOTE_CHARS = 700  # longest quote of a source shown under an answer
 
 
 class ServiceError(RuntimeError):
@@ -357,8 +358,9 @@ class Service:
                                      self.settings.context_chars).invoke(
             {"question": question, "history": list(history)})
         name = self.model_name(model)
-        shown, texts, _ = in_prompt(prepared)  # the chunks the prompt quotes: citation [n] is the n-th
-        sources = tuple(shown)
+        shown, texts, excerpts = in_prompt(prepared)  # the chunks the prompt quotes: citation [n] is the n-th
+        # the sources panel shows what the model was given from each chunk
+        sources = tuple(replace(s, snippet=body_snippet(e, QUOTE_CHARS)) for s, e in zip(shown, excerpts, strict=True))
 
         def finish(text: str, refused: bool, ttft: float, tokens: int, shown=sources) -> StreamEvent:
             grounded = grounding.support(text, texts) if retrieves and not refused else None

@@ -68,3 +68,15 @@ def test_rag_prompt_quotes_excerpts_and_citations_follow_the_prompt(service):
     answer = service.ask("How long is the warranty on the Hub Pro?")
     assert not answer.refused
     assert [s.doc_id for s in answer.sources] == ["warranty"]  # only what the prompt quoted is cited
+    assert "24 months" in answer.sources[0].snippet  # the sources panel shows what the model was given
+    assert "mounts and cables" not in answer.sources[0].snippet
+
+
+def test_a_matching_faq_question_brings_its_answer(embeddings):
+    faq = ("Billing faq > Which payment methods do you accept?\n"
+           "Q: Which payment methods do you accept?\n"
+           "A: We accept Visa, Mastercard, American Express, PayPal, Apple Pay and Google Pay.")
+    texts = [faq, WARRANTY]
+    excerpt = _selector(embeddings, texts).select("Which payment methods do you accept?", texts, 60)[0]
+    assert "Q: Which payment methods" in excerpt  # the best match, over the budget on its own
+    assert "A: We accept Visa" in excerpt  # and the answer that follows it
