@@ -22,14 +22,15 @@ from chatbot.retrieval import HybridRetriever
 from chatbot.types import Source, Turn
 
 
-def _as_langchain(messages: list[prompts.Message]):
+def as_langchain(messages: list[prompts.Message]):
+    """Our {"role", "content"} messages as the (role, content) pairs LangChain chat models take."""
     return [(m["role"], m["content"]) for m in messages]
 
 
 def make_condense_step(model: BaseChatModel, history_turns: int) -> Runnable:
     """{"question", "history"} -> stand-alone question (the question itself when there is no history)."""
     rewrite = (
-        RunnableLambda(lambda x: _as_langchain(prompts.condense_messages(x["history"], x["question"])))
+        RunnableLambda(lambda x: as_langchain(prompts.condense_messages(x["history"], x["question"])))
         | model.bind(max_new_tokens=48)
         | StrOutputParser()
     )
@@ -79,8 +80,8 @@ def make_generate_step(model: BaseChatModel, with_context: bool, may_decline: bo
 
     def build(x: dict):
         if not with_context:
-            return _as_langchain(prompts.closed_book_messages(x["standalone"]))
+            return as_langchain(prompts.closed_book_messages(x["standalone"]))
         sources, _, excerpts = in_prompt(x)
-        return _as_langchain(prompts.rag_messages(x["standalone"], sources, excerpts, may_decline))
+        return as_langchain(prompts.rag_messages(x["standalone"], sources, excerpts, may_decline))
 
     return RunnableLambda(build) | model

@@ -70,7 +70,7 @@ class Settings(BaseSettings):
         default=256, ge=1, description="Folder ingestion embeds the chunks of several documents together, about "
         "this many per call."
     )
-    top_k: int = Field(default=4, ge=1, description="Chunks put in the prompt.")
+    top_k: int = Field(default=4, ge=1, description="Chunks retrieved for an answer.")
     context_chars: int = Field(
         default=600,
         ge=0,

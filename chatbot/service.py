@@ -16,7 +16,7 @@ from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import BaseChatModel
 
 from chatbot import conversations, feedback, grounding, jobs, prompts
-from chatbot.chain import in_prompt, make_condense_step, make_generate_step, make_prepare_step
+from chatbot.chain import as_langchain, in_prompt, make_condense_step, make_generate_step, make_prepare_step
 from chatbot.config import Settings
 from chatbot.db import open_database
 from chatbot.evidence import ExcerptSelector
@@ -96,8 +96,7 @@ class Service:
         first customer neither waits for loading nor for that prefix (llama.cpp keeps it cached)."""
         self.embeddings.embed_query("warm up")
         self.retriever.retrieve("warm up")
-        prefix = [(m["role"], m["content"]) for m in prompts.rag_messages("Hi", [], [])]
-        self.chat_model.invoke(prefix, max_new_tokens=1)
+        self.chat_model.invoke(as_langchain(prompts.rag_messages("Hi", [], [])), max_new_tokens=1)
 
     def finetuned_model(self) -> BaseChatModel:
         """The active fine-tuned model, run in-process (llama.cpp on its GGUF export, else transformers)."""
