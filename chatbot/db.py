@@ -98,9 +98,12 @@ jobs = Table(
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("kind", String(20), nullable=False),  # training | evaluation
-    Column("status", String(20), nullable=False),  # running | done | cancelled | failed
+    Column("status", String(20), nullable=False),  # running | done | cancelled | failed | interrupted
     Column("started_at", DateTime(timezone=True), nullable=False),
     Column("finished_at", DateTime(timezone=True), nullable=True),
+    # written every few seconds while the job runs: a running row that stops hearing from its process
+    # (killed, restarted) is marked interrupted
+    Column("heartbeat_at", DateTime(timezone=True), nullable=True),
     Column("error", Text, nullable=False),
     Column("result", String(500), nullable=False),  # the model's name, the report's folder, ...
 )

@@ -1,7 +1,9 @@
 """Background jobs (training, evaluation): one of each at a time per service, observable (step, losses)
 and cancellable. The UI polls a job; the CLI trains in the foreground instead. Each job's lifecycle
 (running -> done | cancelled | failed, with times, error and a short result) is also a row of the
-database's `jobs` table, so the history outlives the process."""
+database's `jobs` table, so the history outlives the process. A running job writes a heartbeat to its
+row every few seconds; a row still "running" whose heartbeat stopped (the process was killed or
+restarted) is marked "interrupted" when the history is read, by whichever replica reads it."""
 
 from __future__ import annotations
 
@@ -10,14 +12,17 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, func, insert, select, update
 
 from chatbot import db
 
 log = logging.getLogger(__name__)
+HEARTBEAT_S = 10.0  # how often a running job touches its row
+STALE_AFTER_S = 120.0  # a running row not touched for this long belongs to a process that is gone
+INTERRUPTED = "The app stopped while this job was running; it did not finish. Start it again."
 
 
 @dataclass
@@ -100,8 +105,11 @@ class JobRecord:
 def start(job: Any, work: Callable[[Any], Any], engine: Engine | None = None) -> threading.Thread:
     """Run `work(job)` in a daemon thread, recording its result or failure on the job, and with an
     engine also in the jobs table (a row 'running' now, its outcome when the work ends)."""
+    ended = threading.Event()
     if engine is not None:
         job.id = _insert(engine, job.kind)
+        threading.Thread(target=_heartbeat, args=(engine, job.id, ended), name=f"job-{job.id}-heartbeat",
+                         daemon=True).start()
 
     def run() -> None:
         from chatbot.finetune.train import TrainingCancelled
@@ -118,6 +126,7 @@ def start(job: Any, work: Callable[[Any], Any], engine: Engine | None = None) ->
                 _finish(engine, job, status)
             except Exception:  # the outcome stays on the job object
                 log.exception("could not record the end of job %s", job.id)
+        ended.set()
         job.status = status
 
     thread = threading.Thread(target=run, name=f"job-{type(job).__name__}", daemon=True)
@@ -125,18 +134,46 @@ def start(job: Any, work: Callable[[Any], Any], engine: Engine | None = None) ->
     return thread
 
 
-def history(engine: Engine, limit: int = 20) -> list[JobRecord]:
-    """The latest jobs, newest first."""
+def history(engine: Engine, limit: int = 20, kind: str | None = None) -> list[JobRecord]:
+    """The latest jobs (of one kind), newest first; running rows whose process is gone are marked first."""
+    mark_interrupted(engine)
+    query = select(db.jobs).order_by(db.jobs.c.id.desc()).limit(limit)
+    if kind is not None:
+        query = query.where(db.jobs.c.kind == kind)
     with engine.connect() as conn:
-        rows = conn.execute(select(db.jobs).order_by(db.jobs.c.id.desc()).limit(limit)).all()
+        rows = conn.execute(query).all()
     return [JobRecord(id=r.id, kind=r.kind, status=r.status, started_at=r.started_at, finished_at=r.finished_at,
                       error=r.error, result=r.result) for r in rows]
 
 
+def mark_interrupted(engine: Engine, now: datetime | None = None) -> int:
+    """Mark "running" rows without a heartbeat for STALE_AFTER_S as interrupted, finished at their last
+    heartbeat. Returns how many."""
+    last_seen = func.coalesce(db.jobs.c.heartbeat_at, db.jobs.c.started_at)
+    cutoff = (now or db.now()) - timedelta(seconds=STALE_AFTER_S)
+    with engine.begin() as conn:
+        result = conn.execute(update(db.jobs).where(db.jobs.c.status == "running", last_seen < cutoff).values(
+            status="interrupted", finished_at=last_seen, error=INTERRUPTED))
+    if result.rowcount:
+        log.warning("%d job(s) were running in a process that is gone: marked interrupted", result.rowcount)
+    return result.rowcount
+
+
+def _heartbeat(engine: Engine, job_id: int, ended: threading.Event) -> None:
+    while not ended.wait(HEARTBEAT_S):
+        try:
+            with engine.begin() as conn:
+                conn.execute(update(db.jobs).where(db.jobs.c.id == job_id, db.jobs.c.status == "running")
+                             .values(heartbeat_at=db.now()))
+        except Exception:  # a missed beat is harmless unless the database stays away for minutes
+            log.warning("could not write the heartbeat of job %s", job_id, exc_info=True)
+
+
 def _insert(engine: Engine, kind: str) -> int:
     with engine.begin() as conn:
-        result = conn.execute(insert(db.jobs).values(kind=kind, status="running", started_at=db.now(),
-                                                     error="", result=""))
+        started = db.now()
+        result = conn.execute(insert(db.jobs).values(kind=kind, status="running", started_at=started,
+                                                     heartbeat_at=started, error="", result=""))
         return int(result.inserted_primary_key[0])
 
 

@@ -169,9 +169,10 @@ class Service:
         jobs.start(job, work, self.engine)
         return job
 
-    def recent_jobs(self, limit: int = 20) -> list[jobs.JobRecord]:
-        """Training and evaluation jobs from the database (all replicas, earlier runs), newest first."""
-        return jobs.history(self.engine, limit)
+    def recent_jobs(self, limit: int = 20, kind: str | None = None) -> list[jobs.JobRecord]:
+        """Training and/or evaluation jobs from the database (all replicas, earlier runs), newest first;
+        one whose process died shows as interrupted."""
+        return jobs.history(self.engine, limit, kind)
 
     @property
     def evaluations_dir(self) -> Path:

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import timedelta
 
-from chatbot import jobs
+from sqlalchemy import select, update
+
+from chatbot import db, jobs
 
 DOC = b"# Returns\n\n## Window\n\nYou can return any item within 30 days of delivery for a full refund.\n"
 
@@ -52,3 +55,30 @@ def test_failed_evaluation_is_recorded_with_its_error(service, tmp_path):
     [row] = service.recent_jobs()
     assert (row.id, row.kind, row.status) == (job.id, "evaluation", "failed")
     assert "no-such-dataset" in row.error and row.error == job.error
+
+
+def test_job_whose_process_died_shows_as_interrupted_and_a_live_one_keeps_running(store_service, monkeypatch):
+    monkeypatch.setattr(jobs, "HEARTBEAT_S", 0.05)
+    engine = store_service.engine
+    # a row left "running" by a process killed ten minutes ago (its last heartbeat then)
+    dead = jobs._insert(engine, "training")
+    last_beat = db.now() - timedelta(minutes=10)
+    with engine.begin() as conn:
+        conn.execute(update(db.jobs).where(db.jobs.c.id == dead).values(heartbeat_at=last_beat))
+    release = threading.Event()
+    live = jobs.TrainingJob(preset="quick")
+    thread = jobs.start(live, lambda job: release.wait(60), engine)
+    time.sleep(0.3)  # several heartbeats
+
+    rows = {r.id: r for r in store_service.recent_jobs(kind="training")}
+    assert rows[dead].status == "interrupted" and rows[dead].error == jobs.INTERRUPTED
+    assert abs((rows[dead].finished_at.replace(tzinfo=None) - last_beat.replace(tzinfo=None)).total_seconds()) < 1
+    assert rows[live.id].status == "running" and rows[live.id].finished_at is None
+    with engine.connect() as conn:
+        beat = conn.execute(select(db.jobs.c.heartbeat_at).where(db.jobs.c.id == live.id)).scalar_one()
+    assert beat > rows[live.id].started_at  # the live job wrote heartbeats after it started
+    assert store_service.recent_jobs(kind="evaluation") == []
+
+    release.set()
+    thread.join(60)
+    assert {r.id: r.status for r in store_service.recent_jobs()} == {dead: "interrupted", live.id: "done"}

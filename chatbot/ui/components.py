@@ -6,6 +6,7 @@ import re
 
 import streamlit as st
 
+from chatbot.jobs import JobRecord
 from chatbot.types import Answer, Source
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|<>~$-])")
@@ -43,3 +44,15 @@ def render_meta(answer: Answer) -> None:
 
 def render_handoff(contact: str) -> None:
     st.info(f"Want a person to help? Contact our support team: {plain(contact)}", icon=":material/support_agent:")
+
+
+def render_job_history(records: list[JobRecord]) -> None:
+    """Earlier runs of one kind of job: when, how they ended, what they made or why they failed."""
+    if not records:
+        return
+    with st.expander(f"Past runs ({len(records)})"):
+        st.dataframe([{"started": r.started_at.strftime("%Y-%m-%d %H:%M"),
+                       "minutes": round((r.finished_at - r.started_at).total_seconds() / 60, 1)
+                       if r.finished_at else None,
+                       "status": r.status, "result": r.result or r.error} for r in records],
+                     hide_index=True, use_container_width=True)

@@ -9,7 +9,7 @@ from pathlib import Path
 import streamlit as st
 
 from chatbot.service import ServiceError
-from chatbot.ui.components import ARM_LABELS, plain
+from chatbot.ui.components import ARM_LABELS, plain, render_job_history
 from chatbot.ui.state import get_service, require_admin
 
 service = get_service()
@@ -58,6 +58,7 @@ with st.expander("Run an evaluation", expanded=not service.evaluation_reports())
             except ServiceError as exc:
                 st.error(str(exc))
 evaluation_status()
+render_job_history(service.recent_jobs(kind="evaluation"))
 
 reports = service.evaluation_reports()
 if not reports:

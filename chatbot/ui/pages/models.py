@@ -9,7 +9,7 @@ from pathlib import Path
 import streamlit as st
 
 from chatbot.service import ServiceError
-from chatbot.ui.components import plain
+from chatbot.ui.components import plain, render_job_history
 from chatbot.ui.state import get_service, require_admin
 
 service = get_service()
@@ -60,6 +60,7 @@ if start:
     except ServiceError as exc:
         st.error(str(exc))
 training_status()
+render_job_history(service.recent_jobs(kind="training"))
 
 st.subheader("Trained models")
 records = service.models()
