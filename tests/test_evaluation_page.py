@@ -47,7 +47,8 @@ def test_evaluation_page_runs_and_shows_a_report(tmp_path, monkeypatch):
         assert service.evaluation.status == "done", service.evaluation.error
         at.run()
         assert not at.exception
-        retrieval = at.dataframe[0].value
+        past, retrieval = at.dataframe[0].value, at.dataframe[1].value  # past runs, then the report
+        assert list(past["status"]) == ["done"] and list(past["result"]) == [str(service.evaluation.out_dir)]
         assert list(retrieval["arm"]) == ["RAG"]
         assert 0 <= float(retrieval["recall@5"][0]) <= 1
         assert any("Reference:" in m.value for m in at.markdown)

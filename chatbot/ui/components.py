@@ -55,4 +55,4 @@ def render_job_history(records: list[JobRecord]) -> None:
                        "minutes": round((r.finished_at - r.started_at).total_seconds() / 60, 1)
                        if r.finished_at else None,
                        "status": r.status, "result": r.result or r.error} for r in records],
-                     hide_index=True, use_container_width=True)
+                     hide_index=True, width="stretch")
