@@ -70,9 +70,12 @@ def units(text: str, chunk: int = 0) -> tuple[str, list[Unit]]:
 class ExcerptSelector:
     """Picks the question's evidence out of retrieved chunks; sentence vectors are cached (LRU)."""
 
-    def __init__(self, embeddings: Embeddings, idf: Callable[[str], float], cache_size: int = 20000):
+    def __init__(self, embeddings: Embeddings, idf: Callable[[str], float], cache_size: int = 20000,
+                 query_vector: Callable[[str], np.ndarray] | None = None):
         self.embeddings = embeddings
         self.idf = idf
+        # the retriever's (cached) query embedding when given, so the question is not embedded twice
+        self.query_vector = query_vector or (lambda q: np.asarray(embeddings.embed_query(q), dtype=np.float32))
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._cache_size = cache_size
         self._lock = threading.Lock()
@@ -96,7 +99,7 @@ class ExcerptSelector:
         """Half cosine similarity, half the share of the question's keyword weight (idf) a unit holds."""
         asked = {term: self.idf(term) for term in set(tokenize(question))}
         weight = sum(asked.values()) or 1.0
-        qvec = np.asarray(self.embeddings.embed_query(question), dtype=np.float32)
+        qvec = self.query_vector(question)
         cosine = self._vectors([f"{u.lead} {u.text}".strip() for u in found]) @ qvec
         return [0.5 * float(c) + 0.5 * sum(asked.get(t, 0.0) for t in set(tokenize(f"{u.lead} {u.text}"))) / weight
                 for u, c in zip(found, cosine, strict=True)]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import threading
+from collections import OrderedDict
 
 import numpy as np
 
@@ -17,6 +18,7 @@ from chatbot.store import KnowledgeStore
 from chatbot.types import Chunk, Source
 
 SNIPPET_CHARS = 320
+QUERY_VECTORS_KEPT = 64  # recent query embeddings, so that excerpt selection reuses retrieval's
 
 
 def fuse_scores(vector: dict[str, float], keyword: dict[str, float], keyword_weight: float) -> list[str]:
@@ -60,6 +62,22 @@ class HybridRetriever:
         self._chunks: list[Chunk] = []
         self._by_id: dict[str, Chunk] = {}
         self._bm25 = BM25([])
+        self._queries: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._queries_lock = threading.Lock()
+
+    def query_vector(self, query: str) -> np.ndarray:
+        """The query's embedding; the last QUERY_VECTORS_KEPT are kept (a question is embedded once per
+        answer, not once for retrieval and again for excerpt selection)."""
+        with self._queries_lock:
+            if query in self._queries:
+                self._queries.move_to_end(query)
+                return self._queries[query]
+        vec = np.asarray(self.store.embeddings.embed_query(query), dtype=np.float32)
+        with self._queries_lock:
+            self._queries[query] = vec
+            while len(self._queries) > QUERY_VECTORS_KEPT:
+                self._queries.popitem(last=False)
+        return vec
 
     def _refresh(self) -> None:
         """Rebuild the keyword index when the knowledge base changed (also after another replica's edit)."""
@@ -81,7 +99,7 @@ class HybridRetriever:
         self._refresh()
         if not self._chunks or not query.strip():
             return []
-        qvec = np.asarray(self.store.embeddings.embed_query(query), dtype=np.float32)
+        qvec = self.query_vector(query)
         n = min(self.settings.candidates, len(self._chunks))
         found = self.store.collection.query(query_embeddings=[qvec.tolist()], n_results=n,
                                             include=["distances"])

@@ -73,7 +73,7 @@ class Service:
         self.embeddings = embeddings or make_embeddings(settings)
         self.store = KnowledgeStore(settings, self.embeddings, self.engine)
         self.retriever = HybridRetriever(self.store, settings)
-        self.selector = ExcerptSelector(self.embeddings, self.retriever.idf)
+        self.selector = ExcerptSelector(self.embeddings, self.retriever.idf, query_vector=self.retriever.query_vector)
         self._chat_model = chat_model
         self._finetuned: dict[str, BaseChatModel] = {}  # loaded fine-tuned models by folder path
         self.training: jobs.TrainingJob | None = None  # the latest background fine-tuning job

@@ -80,3 +80,17 @@ def test_a_matching_faq_question_brings_its_answer(embeddings):
     excerpt = _selector(embeddings, texts).select("Which payment methods do you accept?", texts, 60)[0]
     assert "Q: Which payment methods" in excerpt  # the best match, over the budget on its own
     assert "A: We accept Visa" in excerpt  # and the answer that follows it
+
+
+def test_a_question_is_embedded_once_for_retrieval_and_excerpt_selection(store_service, monkeypatch):
+    store_service.ingest_bytes("warranty.md", ("# " + WARRANTY.replace("\n", "\n\n", 1)).encode())
+    question = "How long is the Hub Pro covered?"
+    calls: list[str] = []
+    real = type(store_service.embeddings).embed_query
+    monkeypatch.setattr(type(store_service.embeddings), "embed_query",
+                        lambda self, text: calls.append(text) or real(self, text))
+    sources = store_service.retriever.retrieve(question)
+    texts = [store_service.retriever.chunk_text(s.chunk_id) for s in sources]
+    [excerpt] = store_service.selector.select(question, texts, 200)
+    assert "24 months" in excerpt
+    assert calls == [question]  # the selector reused the retriever's vector
