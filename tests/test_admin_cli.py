@@ -90,7 +90,7 @@ def test_admin_page_asks_for_the_same_password(tmp_path, monkeypatch):
     monkeypatch.setenv("CHATBOT_ADMIN_PASSWORD", "s3cret-pw")
     with app_environment(tmp_path, monkeypatch, {"returns.md": DOC}):
         at = AppTest.from_file(str(ROOT / "chatbot" / "ui" / "app.py"), default_timeout=300).run()
-        at.switch_page("pages/documents.py").run()
+        at.switch_page("views/documents.py").run()
         assert not at.get("file_uploader")
         at.text_input[0].input("guess")
         at.button[0].click().run()

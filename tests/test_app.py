@@ -43,7 +43,7 @@ def test_ask_gives_an_answer_with_sources(app_env):
 
 def test_upload_lists_the_document_and_refuses_bad_files(app_env):
     at = AppTest.from_file(APP, default_timeout=300).run()
-    at.switch_page("pages/documents.py").run()
+    at.switch_page("views/documents.py").run()
     assert not at.exception
     uploader = at.get("file_uploader")[0]
     uploader.set_value([("returns.md", b"# Returns\n\nReturn items within 30 days.", "text/markdown"),

@@ -33,7 +33,7 @@ def test_kb_dataset_uses_held_out_questions_with_real_gold_ids():
 def test_evaluation_page_runs_and_shows_a_report(tmp_path, monkeypatch):
     with app_environment(tmp_path, monkeypatch, KB, 8):
         at = AppTest.from_file(str(ROOT / "chatbot" / "ui" / "app.py"), default_timeout=300).run()
-        at.switch_page("pages/evaluation.py").run()
+        at.switch_page("views/evaluation.py").run()
         assert not at.exception
         at.number_input[0].set_value(4)
         at.button[0].click().run()

@@ -8,7 +8,9 @@ import streamlit as st
 
 from chatbot.ui.state import get_service
 
-PAGES = Path(__file__).parent / "pages"
+# Not "pages/": Streamlit lists a folder of that name as its own navigation (file names, "app" among them)
+# until st.navigation runs, i.e. for the whole first start while the models load.
+PAGES = Path(__file__).parent / "views"
 
 st.set_page_config(page_title="Support chat", page_icon=":material/support_agent:", layout="wide")
 
