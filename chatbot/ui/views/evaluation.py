@@ -47,7 +47,8 @@ with st.expander("Run an evaluation", expanded=not service.evaluation_reports())
         arms_available = ["rag", "base"] + (["finetuned", "hybrid"] if service.active_model() else [])
         arms = st.multiselect("Arms", arms_available, default=arms_available[:1], format_func=ARM_LABELS.get)
         limit = st.number_input("Questions (0 = all)", min_value=0, value=20, step=10)
-        go = st.form_submit_button("Start evaluation", type="primary")
+        go = st.form_submit_button("Start evaluation", type="primary",
+                                   disabled=bool(service.evaluation and service.evaluation.running))
     if go:
         dataset = Path(folder).expanduser() if source == "dataset" else None
         if dataset is not None and not (dataset / "questions.jsonl").is_file():
@@ -57,6 +58,8 @@ with st.expander("Run an evaluation", expanded=not service.evaluation_reports())
                 service.start_evaluation(arms or ["rag"], dataset=dataset, limit=int(limit) or None)
             except ServiceError as exc:
                 st.error(str(exc))
+            else:
+                st.rerun()  # the run's progress and past-runs row show from the top
 evaluation_status()
 render_job_history(service.recent_jobs(kind="evaluation"))
 

@@ -59,6 +59,8 @@ if start:
         service.start_training(preset, tickets=tickets, name=name.strip() or None)
     except ServiceError as exc:
         st.error(str(exc))
+    else:
+        st.rerun()  # draw the form again with its button disabled while the job runs
 training_status()
 render_job_history(service.recent_jobs(kind="training"))
 
