@@ -1,16 +1,17 @@
 """The LangChain chains. Every arm is two LCEL steps:
 
     prepare:  {"question", "history"} -> + "standalone" (follow-up rewritten) -> + "sources" (retrieved)
-              -> + "texts" (their chunks) -> + "excerpts" (the sentences of each chunk that bear on it)
+              -> + "texts" (their chunks) -> + "relevant" (the relevance gate's verdict)
+              -> + "excerpts" (the sentences of each chunk that bear on it; none when not relevant)
     generate: {"standalone", "sources", "excerpts"} -> prompt messages -> chat model -> streamed text
 
 RAG and hybrid use both steps (with the base or the fine-tuned model); base and fine-tuned arms skip
-retrieval and answer closed-book. The service runs `prepare`, decides on refusal from the retrieval
-scores, then streams `generate`."""
+retrieval and answer closed-book. The service runs `prepare` with its relevance gate, declines when the
+gate says no, else streams `generate`."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.output_parsers import StrOutputParser
@@ -46,25 +47,33 @@ def make_condense_step(model: BaseChatModel, history_turns: int) -> Runnable:
 
 
 def make_prepare_step(retriever: HybridRetriever | None, condense: Runnable | None,
-                      selector: ExcerptSelector | None = None, budget: int = 0) -> Runnable:
-    """Adds "standalone", "sources", their full chunk "texts" and the "excerpts" the prompt will hold
-    (whole chunks when `budget` is 0 or there is no selector; all empty without a retriever)."""
+                      selector: ExcerptSelector | None = None, budget: int = 0,
+                      relevant: Callable[[dict], bool] | None = None) -> Runnable:
+    """Adds "standalone", "sources", their full chunk "texts", "relevant" (the gate's verdict on them:
+    `relevant(x)`, True without a gate) and the "excerpts" the prompt will hold (whole chunks when
+    `budget` is 0 or there is no selector; all empty without a retriever or when not relevant, so a
+    question about to be declined costs no excerpt selection)."""
     chain: Runnable = RunnablePassthrough.assign(
         standalone=condense if condense is not None else RunnableLambda(lambda x: x["question"])
     )
     if retriever is None:
-        return chain | RunnablePassthrough.assign(sources=lambda x: [], texts=lambda x: [], excerpts=lambda x: [])
+        return chain | RunnablePassthrough.assign(sources=lambda x: [], texts=lambda x: [], relevant=lambda x: True,
+                                                  excerpts=lambda x: [])
 
     def texts(x: dict) -> list[str]:
         return [retriever.chunk_text(s.chunk_id) or s.snippet for s in x["sources"]]
 
     def excerpts(x: dict) -> list[str]:
+        if not x["relevant"]:
+            return ["" for _ in x["texts"]]
         if selector is None:
             return list(x["texts"])
         return selector.select(x["standalone"], x["texts"], budget)
 
     return (chain | RunnablePassthrough.assign(sources=lambda x: retriever.retrieve(x["standalone"]))
-            | RunnablePassthrough.assign(texts=texts) | RunnablePassthrough.assign(excerpts=excerpts))
+            | RunnablePassthrough.assign(texts=texts)
+            | RunnablePassthrough.assign(relevant=relevant or (lambda x: True))
+            | RunnablePassthrough.assign(excerpts=excerpts))
 
 
 def in_prompt(prepared: dict) -> tuple[list[Source], list[str], list[str]]:

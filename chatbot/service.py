@@ -354,8 +354,10 @@ class Service:
             raise ServiceError("Please type a question.")
         model, retrieves = self._arm(mode)
         condense = make_condense_step(self.chat_model, self.settings.history_turns)
+        refuse = self.settings.refuse
+        gate = (lambda x: self._relevant(x["question"], x["sources"], x["texts"])) if refuse else None
         prepared = make_prepare_step(self.retriever if retrieves else None, condense, self.selector,
-                                     self.settings.context_chars).invoke(
+                                     self.settings.context_chars, gate).invoke(
             {"question": question, "history": list(history)})
         name = self.model_name(model)
         shown, texts, excerpts = in_prompt(prepared)  # the chunks the prompt quotes: citation [n] is the n-th
@@ -370,8 +372,7 @@ class Service:
                             groundedness=grounded)
             return StreamEvent("done", answer=answer)
 
-        refuse = self.settings.refuse
-        if retrieves and refuse and not self._relevant(question, prepared["sources"], prepared["texts"]):
+        if retrieves and not prepared["relevant"]:
             yield StreamEvent("sources", sources=())
             text = prompts.refusal_text(question)
             yield StreamEvent("token", token=text)

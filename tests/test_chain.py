@@ -30,11 +30,18 @@ def test_refuses_on_an_empty_store(service):
     assert "support team" in answer.text
 
 
-def test_refuses_an_unrelated_question(service):
+def test_refuses_an_unrelated_question_without_selecting_excerpts(service, monkeypatch):
     service.ingest_bytes("lantern.md", LANTERN)
+    selected: list[str] = []
+    real = service.selector.select
+    monkeypatch.setattr(service.selector, "select",
+                        lambda question, *a: selected.append(question) or real(question, *a))
     answer = service.ask("What is the capital of Australia?")
     assert answer.refused
     assert answer.sources == ()
+    assert selected == []  # the relevance gate declined before excerpt selection
+    service.ask("How big is the battery of the SL-300 lantern?")
+    assert selected == ["How big is the battery of the SL-300 lantern?"]
 
 
 def test_follow_up_is_rewritten_into_a_standalone_question(service):
