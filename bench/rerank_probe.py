@@ -106,23 +106,19 @@ def reranked(docs: list[str], scores: list[float], weight: float) -> list[str]:
     return [docs[i] for i in np.argsort(-fused, kind="stable")] + docs[len(s):]
 
 
-def refusal_f1(flags: list[bool], positives: list[bool]) -> dict[str, float]:
-    tp = sum(f and p for f, p in zip(flags, positives, strict=True))
-    precision, recall = tp / (sum(flags) or 1), tp / (sum(positives) or 1)
-    return {"f1": 2 * precision * recall / ((precision + recall) or 1), "precision": precision, "recall": recall}
-
-
 def held_out_gate(rows: list[dict], feature: str) -> dict[str, dict]:
-    """Threshold chosen on one half (best F1), applied to the other; both directions."""
+    """Threshold chosen on one half (`metrics.best_threshold`), applied to the other; both directions."""
     out = {}
     for tune, report in (("tune", "report"), ("report", "tune")):
         fit = [r for r in rows if r["half"] == tune]
         test = [r for r in rows if r["half"] == report]
-        best = max(sorted({r[feature] for r in fit}), key=lambda t: refusal_f1(
-            [r[feature] < t for r in fit], [r["unanswerable"] for r in fit])["f1"])
-        out[f"chosen on {tune}, scored on {report}"] = {"threshold": round(best, 3), **{
-            k: round(v, 3) for k, v in refusal_f1([r[feature] < best for r in test],
-                                                  [r["unanswerable"] for r in test]).items()}}
+        best = metrics.best_threshold([r[feature] for r in fit], [r["unanswerable"] for r in fit])
+        if best is None:  # one half has a single class: no threshold to choose
+            continue
+        scores = metrics.refusal_scores([r["unanswerable"] for r in test],
+                                        [r[feature] < best["min_relevance"] for r in test])
+        out[f"chosen on {tune}, scored on {report}"] = {"threshold": round(best["min_relevance"], 3), **{
+            k: round(scores[k] or 0.0, 3) for k in ("f1", "precision", "recall")}}
     return out
 
 
