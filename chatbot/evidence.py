@@ -12,8 +12,6 @@ five, table rows bring the table's header row, and each excerpt keeps its headin
 from __future__ import annotations
 
 import re
-import threading
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -21,6 +19,7 @@ import numpy as np
 from langchain_core.embeddings import Embeddings
 
 from chatbot.keyword import tokenize
+from chatbot.vector_cache import VectorCache
 
 # A unit scoring under this share of the best unit's score is left out even when the budget has room:
 # filler costs prompt-reading time and distracts a small model.
@@ -76,24 +75,10 @@ class ExcerptSelector:
         self.idf = idf
         # the retriever's (cached) query embedding when given, so the question is not embedded twice
         self.query_vector = query_vector or (lambda q: np.asarray(embeddings.embed_query(q), dtype=np.float32))
-        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._cache_size = cache_size
-        self._lock = threading.Lock()
+        self._sentences = VectorCache(cache_size)
 
     def _vectors(self, texts: list[str]) -> np.ndarray:
-        with self._lock:
-            missing = list(dict.fromkeys(t for t in texts if t not in self._cache))
-        if missing:
-            fresh = self.embeddings.embed_documents(missing)
-            with self._lock:
-                for text, vec in zip(missing, fresh, strict=True):
-                    self._cache[text] = np.asarray(vec, dtype=np.float32)
-                while len(self._cache) > self._cache_size:
-                    self._cache.popitem(last=False)
-        with self._lock:
-            for text in texts:
-                self._cache.move_to_end(text)
-            return np.stack([self._cache[t] for t in texts])
+        return self._sentences.get(texts, self.embeddings.embed_documents)
 
     def scores(self, question: str, found: Sequence[Unit]) -> list[float]:
         """Half cosine similarity, half the share of the question's keyword weight (idf) a unit holds."""

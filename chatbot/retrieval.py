@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 import threading
-from collections import OrderedDict
 
 import numpy as np
 
@@ -16,6 +15,7 @@ from chatbot.config import Settings
 from chatbot.keyword import BM25
 from chatbot.store import KnowledgeStore
 from chatbot.types import Chunk, Source
+from chatbot.vector_cache import VectorCache
 
 SNIPPET_CHARS = 320
 QUERY_VECTORS_KEPT = 64  # recent query embeddings, so that excerpt selection reuses retrieval's
@@ -62,22 +62,12 @@ class HybridRetriever:
         self._chunks: list[Chunk] = []
         self._by_id: dict[str, Chunk] = {}
         self._bm25 = BM25([])
-        self._queries: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._queries_lock = threading.Lock()
+        self._queries = VectorCache(QUERY_VECTORS_KEPT)
 
     def query_vector(self, query: str) -> np.ndarray:
         """The query's embedding; the last QUERY_VECTORS_KEPT are kept (a question is embedded once per
         answer, not once for retrieval and again for excerpt selection)."""
-        with self._queries_lock:
-            if query in self._queries:
-                self._queries.move_to_end(query)
-                return self._queries[query]
-        vec = np.asarray(self.store.embeddings.embed_query(query), dtype=np.float32)
-        with self._queries_lock:
-            self._queries[query] = vec
-            while len(self._queries) > QUERY_VECTORS_KEPT:
-                self._queries.popitem(last=False)
-        return vec
+        return self._queries.get([query], lambda texts: [self.store.embeddings.embed_query(texts[0])])[0]
 
     def _refresh(self) -> None:
         """Rebuild the keyword index when the knowledge base changed (also after another replica's edit)."""
