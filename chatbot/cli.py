@@ -4,6 +4,7 @@
     chatbot docs list --json
     chatbot docs delete refund-policy
     chatbot ask "How long do refunds take?" --json
+    chatbot ask "and how do I track it?" --conversation ID
     chatbot compare "Can I return a used camera?" --arms rag,finetuned,hybrid --json
     chatbot finetune --preset quick ; chatbot models list --json
     chatbot eval --dataset ../shared/eval/emanual_smarttv --arms rag --limit 50
@@ -65,15 +66,23 @@ def cmd_docs_delete(args: argparse.Namespace) -> int:
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
+    from chatbot import conversations
     from chatbot.service import ServiceError
 
     service = _service()
     try:
+        conversation_id = conversations.check_id(args.conversation) if args.conversation else conversations.new_id()
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    history = service.history(conversation_id) if args.conversation else []
+    try:
         if args.json:
-            print(json.dumps(service.ask(args.question, mode=args.mode).to_dict(), indent=2))
+            answer = service.ask(args.question, history, mode=args.mode, conversation_id=conversation_id)
+            print(json.dumps({**answer.to_dict(), "conversation_id": conversation_id}, indent=2))
             return 0
         answer = None
-        for event in service.stream(args.question, mode=args.mode):
+        for event in service.stream(args.question, history, mode=args.mode, conversation_id=conversation_id):
             if event.kind == "token":
                 print(event.token, end="", flush=True)
             elif event.kind == "done":
@@ -85,9 +94,12 @@ def cmd_ask(args: argparse.Namespace) -> int:
     print("\n")
     if answer.refused:
         print("(declined: not in the knowledge base)")
+    if answer.standalone_question and answer.standalone_question != answer.question:
+        print(f"(read as: {answer.standalone_question})")
     for n, s in enumerate(answer.sources, start=1):
         print(f"[{n}] {s.title}{' > ' + s.section if s.section else ''}  ({s.source}, score {s.score:.2f})")
     print(f"-- {answer.model}, {answer.mode}, first token {answer.ttft_s:.2f}s, total {answer.latency_s:.2f}s")
+    print(f"-- conversation {conversation_id} (continue it with --conversation {conversation_id})")
     return 0
 
 
@@ -186,6 +198,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ask", help="answer one question")
     p.add_argument("question")
     p.add_argument("--mode", default="rag", choices=["rag", "finetuned", "hybrid", "base"])
+    p.add_argument("--conversation", metavar="ID", default=None,
+                   help="continue this conversation: earlier turns are read to understand a follow-up "
+                   "(every answer prints the id of its conversation)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_ask)
 

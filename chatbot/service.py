@@ -280,18 +280,34 @@ class Service:
         yield from self._ingest_files(paths)
 
     def _ingest_files(self, paths: Iterable[str | Path]) -> Iterator[IngestResult]:
-        """One result per file, in order. New and changed documents are gathered until they hold
-        `ingest_batch_chunks` chunks and embedded together; their results come once they are written."""
+        """One result per file, in order, embedded in batches (`_ingest`)."""
+        def files() -> Iterator[IngestResult | tuple[str, bytes, str | None]]:
+            for path in expand_paths(paths):
+                if not path.is_file():
+                    yield IngestResult(str(path), "refused", reason="no such file")
+                elif (size := path.stat().st_size) > self.settings.max_upload_mb * 1024 * 1024:  # refused unread
+                    yield IngestResult(str(path), "refused", reason=_too_big(size, self.settings.max_upload_mb))
+                else:
+                    yield path.name, path.read_bytes(), str(path)
+
+        yield from self._ingest(files())
+
+    def ingest_contents(self, items: Iterable[tuple[str, bytes]]) -> Iterator[IngestResult]:
+        """Index many (file name, content) pairs, embedded in batches like a folder (the evaluation harness
+        indexes a dataset's corpus this way); one result per item, in order. Nothing is kept in uploads."""
+        with self._ingest_lock:
+            self.store.repair()
+        yield from self._ingest((name, data, name) for name, data in items)
+
+    def _ingest(self, entries: Iterable[IngestResult | tuple[str, bytes, str | None]]) -> Iterator[IngestResult]:
+        """One result per entry (a refusal already made, or (name, content, source)), in order. New and
+        changed documents are gathered until they hold `ingest_batch_chunks` chunks and embedded together;
+        their results come once they are written."""
         batch: list[IngestResult | Prepared] = []
         pending: dict[str, Document] = {}  # doc_id -> its latest version in the batch
         chunks = 0
-        for path in expand_paths(paths):
-            if not path.is_file():
-                item = IngestResult(str(path), "refused", reason="no such file")
-            elif (size := path.stat().st_size) > self.settings.max_upload_mb * 1024 * 1024:  # refused unread
-                item = IngestResult(str(path), "refused", reason=_too_big(size, self.settings.max_upload_mb))
-            else:
-                item = self._prepare(path.name, path.read_bytes(), str(path), pending)
+        for entry in entries:
+            item = entry if isinstance(entry, IngestResult) else self._prepare(*entry, pending)
             batch.append(item)
             if isinstance(item, Prepared):
                 pending[item.doc.doc_id] = item.doc
@@ -430,6 +446,17 @@ class Service:
     def conversation(self, conversation_id: str) -> list[conversations.Message]:
         """A conversation's recorded messages, oldest first."""
         return conversations.messages(self.engine, conversation_id)
+
+    def history(self, conversation_id: str) -> list[Turn]:
+        """A recorded conversation as the turns a follow-up is read against: each question and the first
+        answer given to it (side by side turns record one answer per arm). Empty for an unknown id."""
+        turns: list[Turn] = []
+        for message in self.conversation(conversation_id):
+            if message.role == "user":
+                turns.append(Turn("user", message.text))
+            elif turns and turns[-1].role == "user":
+                turns.append(Turn("assistant", message.text))
+        return turns
 
 
 def make_service(settings: Settings | None = None, chat_model: BaseChatModel | None = None,

@@ -21,10 +21,12 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def running(command: list[str], health_url: str, log: Path, timeout: float = 180) -> Iterator[None]:
-    """Run `command` until `health_url` answers 200; terminate it on exit. Bounded in time."""
+def running(command: list[str], health_url: str, log: Path, timeout: float = 180,
+            env: dict[str, str] | None = None) -> Iterator[None]:
+    """Run `command` (in `env`, default this process's) until `health_url` answers 200; terminate it on
+    exit. Bounded in time."""
     with open(log, "wb") as out:
-        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
     try:
         deadline = time.monotonic() + timeout
         while True:

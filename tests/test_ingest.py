@@ -45,6 +45,18 @@ def test_html_drops_scripts_and_styles():
     assert doc.sections[-1].heading == "Shipping > Costs"
 
 
+def test_html_table_rows_stay_whole():
+    """Each table row is one line with its cells in order, so a row's facts stay together and the
+    header row can be quoted above it (a cell per line lost which column a value belonged to)."""
+    html = b"""<html><body><h1>Compare bikes</h1><table><caption>Specs</caption>
+    <tr><th>Spec</th><th>Metro</th><th>Trail</th></tr>
+    <tr><td>Range</td><td><p>80 km</p></td><td>110 | 120 km</td></tr></table><p>After the table.</p></body></html>"""
+    lines = load("bikes.html", html).text.splitlines()
+    assert "| Spec | Metro | Trail |" in lines
+    assert "| Range | 80 km | 110 / 120 km |" in lines
+    assert "After the table." in lines and "Specs" in lines
+
+
 def test_plain_text_title_and_sections():
     doc = load("faq.txt", b"Wi-Fi help\n\nResetting the hub\nHold the button for 10 seconds.\n\nOther\nCall us.")
     assert doc.title == "Wi-Fi help"

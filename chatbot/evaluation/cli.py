@@ -2,7 +2,7 @@
 
     chatbot eval --dataset /work/shared/eval/emanual_smarttv --arms rag --limit 40 --out eval-out/emanual
     chatbot eval --dataset /work/shared/eval/mtrag_un --arms rag,base --limit 40 --seed 1 --json
-    python -m chatbot.evaluation.cli --dataset DIR ...      (the same, before it is wired into chatbot/cli.py)
+    python -m chatbot.evaluation.cli --dataset DIR ...      (the same)
 
 `add_parser(subparsers)` registers the subcommand on the main CLI's subparsers."""
 
@@ -58,13 +58,24 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 
 class ProgressBar:
-    """A tqdm bar on stderr per phase (ingest, answer); silent when stderr is not a terminal and the
-    run is short, so scripted runs keep clean logs."""
+    """Progress per phase (ingest, answer) on stderr: a tqdm bar on a terminal; otherwise (a log file, a
+    CI job) a plain line such as `answer 40/332 (12%)` at most every `every_s` seconds and at the end."""
 
-    def __init__(self) -> None:
+    def __init__(self, every_s: float = 10.0) -> None:
         self._bars: dict[str, Any] = {}
+        self._last: dict[str, float] = {}
+        self.every_s = every_s
+        self.terminal = sys.stderr.isatty()
 
     def __call__(self, phase: str, done: int, total: int) -> None:
+        if not self.terminal:
+            import time
+
+            now = time.monotonic()
+            if done >= total or now - self._last.get(phase, float("-inf")) >= self.every_s:
+                self._last[phase] = now
+                print(f"{phase} {done}/{total} ({done / max(total, 1):.0%})", file=sys.stderr, flush=True)
+            return
         from tqdm import tqdm
 
         bar = self._bars.get(phase)

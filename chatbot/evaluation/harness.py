@@ -42,6 +42,7 @@ RETRIEVAL_K = 10
 RETRIEVAL_KS = (1, 5, 10)
 ANSWER_METRICS = ("token_f1", "rouge_l", "rouge_l_recall", "bleu")
 EVAL_COLLECTION = "eval"
+NAME_SLUG_CHARS = 60  # doc ids are cut at 80 characters: room for a numeric suffix
 
 Progress = Callable[[str, int, int], None]
 """progress(phase, done, total): phase is "ingest" or "answer"."""
@@ -72,21 +73,27 @@ class CorpusIndex:
 
 
 def file_names(corpus: Sequence[CorpusRecord]) -> dict[str, str]:
-    """A file name per corpus id whose doc-id slug is unique: ids that slug alike get a numeric suffix.
+    """A file name per corpus id whose doc-id slug is unique. The name is the id's slug cut to
+    `NAME_SLUG_CHARS` (ids are free text: long, with `#`, `|`, `:`, spaces, non-ASCII), and ids that slug
+    alike get a numeric suffix, kept inside the doc-id length so that it is never cut off again.
 
     >>> file_names([CorpusRecord("a_b", "", "x"), CorpusRecord("a-b", "", "y")])
-    {'a_b': 'a_b.md', 'a-b': 'a-b-2.md'}
+    {'a_b': 'a-b.md', 'a-b': 'a-b-2.md'}
+    >>> names = file_names([CorpusRecord("x" * 90 + str(i), "", "t") for i in range(3)])
+    >>> len(set(names.values())), max(len(n) for n in names.values()) <= NAME_SLUG_CHARS + 10
+    (3, True)
     """
     names: dict[str, str] = {}
     taken: set[str] = set()
     for record in corpus:
-        name = f"{record.id}.md"
+        stem = doc_id_for(f"{record.id}.md")[:NAME_SLUG_CHARS].strip("-") or "doc"
+        candidate = stem
         for n in itertools.count(2):
-            if doc_id_for(name) not in taken:
+            if candidate not in taken:
                 break
-            name = f"{record.id}-{n}.md"
-        taken.add(doc_id_for(name))
-        names[record.id] = name
+            candidate = f"{stem}-{n}"
+        taken.add(candidate)
+        names[record.id] = f"{candidate}.md"
     return names
 
 
@@ -106,14 +113,12 @@ def ingest_corpus(service: Service, corpus: Sequence[CorpusRecord], progress: Pr
                   ) -> CorpusIndex:
     """Index every corpus record as one Markdown document and drop documents of earlier runs that the
     corpus no longer has. Returns the id mapping."""
-    service.store.repair()  # a run killed mid-ingest leaves orphan chunks: clear them first
     index = CorpusIndex()
     names = file_names(corpus)
-    for done, record in enumerate(corpus, start=1):
-        result = service.ingest_bytes(names[record.id], record.markdown().encode("utf-8"))
-        if result.status != "refused":
-            index.add(record.id, result.doc_id)
-        elif result.doc_id:  # identical content to an indexed record: share its document
+    contents = ((names[r.id], r.markdown().encode("utf-8")) for r in corpus)
+    # ingest_contents repairs what a killed run left behind, then embeds the records in batches
+    for done, (record, result) in enumerate(zip(corpus, service.ingest_contents(contents), strict=True), start=1):
+        if result.doc_id:  # indexed, unchanged, or identical content to an indexed record: share its document
             index.add(record.id, result.doc_id)
         else:
             index.refused[record.id] = result.reason

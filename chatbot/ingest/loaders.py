@@ -143,7 +143,9 @@ def _plain_text(data: bytes) -> tuple[list[Section], str]:
     return sections, title
 
 
-BLOCK_TAGS = ["h1", "h2", "h3", "h4", "h5", "h6", "p", "li", "pre", "td", "th", "dt", "dd", "blockquote",
+# A table row is one block, written as a Markdown row ("| Weight | 24 kg |"): its cells stay on one line,
+# and the first row (the header) is what excerpt selection shows above any row it quotes.
+BLOCK_TAGS = ["h1", "h2", "h3", "h4", "h5", "h6", "p", "li", "pre", "tr", "caption", "dt", "dd", "blockquote",
               "figcaption", "summary"]
 
 
@@ -166,7 +168,12 @@ def _html(data: bytes) -> tuple[list[Section], str]:
     for el in body.find_all(BLOCK_TAGS):
         if any(parent.name in block_set for parent in el.parents):
             continue
-        text = el.get_text(" ", strip=True)
+        if el.name == "tr":
+            cells = [" ".join(c.get_text(" ", strip=True).split()).replace("|", "/")
+                     for c in el.find_all(["td", "th"])]
+            text = "| " + " | ".join(cells) + " |" if any(cells) else ""
+        else:
+            text = el.get_text(" ", strip=True)
         if not text:
             continue
         if el.name in {"h1", "h2", "h3", "h4", "h5", "h6"}:
