@@ -85,6 +85,8 @@ def cmd_ask(args: argparse.Namespace) -> int:
         for event in service.stream(args.question, history, mode=args.mode, conversation_id=conversation_id):
             if event.kind == "token":
                 print(event.token, end="", flush=True)
+            elif event.kind == "reset":
+                print("\n(reading the whole documents once more...)", flush=True)
             elif event.kind == "done":
                 answer = event.answer
     except ServiceError as exc:
@@ -92,6 +94,8 @@ def cmd_ask(args: argparse.Namespace) -> int:
         return 2
     assert answer is not None
     print("\n")
+    if answer.refused:  # the streamed text may be the model's own decline: show the hand-off itself
+        print(answer.text + "\n")
     if answer.refused:
         print("(declined: not in the knowledge base)")
     if answer.standalone_question and answer.standalone_question != answer.question:

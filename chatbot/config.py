@@ -92,6 +92,11 @@ class Settings(BaseSettings):
         description="Decline and offer a human when retrieval finds nothing relevant or the model says the "
         "documents don't hold the answer. false always answers: for measuring what declining costs.",
     )
+    second_look: bool = Field(
+        default=True,
+        description="When the model declines from the excerpts, ask once more with the whole retrieved chunks "
+        "before handing off (the answer may be in a part the excerpts left out).",
+    )
     history_turns: int = Field(default=4, ge=0, description="Earlier turns used to rewrite a follow-up.")
     questions_per_minute: int = Field(default=12, ge=1, description="Per-session rate limit on chat questions.")
     max_question_chars: int = Field(default=2000, ge=10, description="Longer chat messages are cut to this.")

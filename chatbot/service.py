@@ -36,6 +36,7 @@ from chatbot.types import (
     IngestResult,
     IngestStatus,
     Mode,
+    Source,
     StreamEvent,
     Turn,
 )
@@ -45,6 +46,16 @@ INGESTIBLE = set(SUPPORTED.split())
 # Skipped when walking a folder: the folder's own notes, and historical tickets (fine-tuning data, not KB).
 SKIP_NAMES = {"readme.md", "tickets.jsonl"}
 QUOTE_CHARS = 700  # longest quote of a source shown under an answer
+
+
+@dataclass
+class _Attempt:
+    """One generation's outcome while it streams: its text, first-token time, tokens and sources shown."""
+
+    text: str = ""
+    ttft: float = 0.0
+    tokens: int = 0
+    sources: tuple[Source, ...] = ()
 
 
 class ServiceError(RuntimeError):
@@ -377,10 +388,8 @@ class Service:
             {"question": question, "history": list(history)})
         name = self.model_name(model)
         shown, texts, excerpts = in_prompt(prepared)  # the chunks the prompt quotes: citation [n] is the n-th
-        # the sources panel shows what the model was given from each chunk
-        sources = tuple(replace(s, snippet=body_snippet(e, QUOTE_CHARS)) for s, e in zip(shown, excerpts, strict=True))
 
-        def finish(text: str, refused: bool, ttft: float, tokens: int, shown=sources) -> StreamEvent:
+        def finish(text: str, refused: bool, ttft: float, tokens: int, shown: tuple[Source, ...]) -> StreamEvent:
             grounded = grounding.support(text, texts) if retrieves and not refused else None
             answer = Answer(text=text, sources=shown, refused=refused, mode=mode, model=name,
                             latency_s=time.perf_counter() - started, ttft_s=ttft, question=question,
@@ -395,23 +404,42 @@ class Service:
             yield finish(text, True, time.perf_counter() - started, 0, ())
             return
 
-        yield StreamEvent("sources", sources=sources)
-        text, ttft, tokens = "", 0.0, 0
-        for chunk in make_generate_step(model, with_context=retrieves, may_decline=refuse).stream(prepared):
+        attempt = _Attempt()
+        yield from self._generate(model, retrieves, prepared, shown, excerpts, started, attempt)
+        if (refuse and retrieves and prompts.is_refusal(attempt.text) and self.settings.second_look
+                and list(prepared["excerpts"]) != list(prepared["texts"])):
+            # Declined from the excerpts: the answer may sit in a part of the chunks they left out. Read the
+            # whole retrieved chunks before handing off, so that a decline means the documents lack it.
+            yield StreamEvent("reset")
+            prepared = {**prepared, "excerpts": list(prepared["texts"])}
+            shown, texts, excerpts = in_prompt(prepared)
+            attempt = _Attempt()  # its first token is the answer's: the time to it is what the customer waits
+            yield from self._generate(model, retrieves, prepared, shown, texts, started, attempt)
+        if refuse and prompts.is_refusal(attempt.text):
+            yield finish(prompts.refusal_text(question), True, attempt.ttft, attempt.tokens, ())
+        else:
+            text = prompts.strip_bad_citations(attempt.text, len(attempt.sources))
+            yield finish(grounding.add_citations(text, texts) if retrieves else text, False, attempt.ttft,
+                         attempt.tokens, attempt.sources)
+
+    def _generate(self, model: BaseChatModel, retrieves: bool, prepared: dict, shown: Sequence[Source],
+                  quoted: Sequence[str], started: float, attempt: _Attempt) -> Iterator[StreamEvent]:
+        """Stream one generation over `prepared` (its "excerpts" are what the prompt quotes): the sources
+        event (each source showing what was quoted from it), then tokens; fills `attempt`."""
+        attempt.sources = tuple(replace(s, snippet=body_snippet(q, QUOTE_CHARS))
+                                for s, q in zip(shown, quoted, strict=True))
+        yield StreamEvent("sources", sources=attempt.sources)
+        generate = make_generate_step(model, with_context=retrieves, may_decline=self.settings.refuse)
+        for chunk in generate.stream(prepared):
             if chunk.usage_metadata:
-                tokens = chunk.usage_metadata.get("output_tokens", tokens)
+                attempt.tokens = chunk.usage_metadata.get("output_tokens", attempt.tokens)
             piece = str(chunk.content)
             if not piece:
                 continue
-            if not text:
-                ttft = time.perf_counter() - started
-            text += piece
+            if not attempt.text:
+                attempt.ttft = time.perf_counter() - started
+            attempt.text += piece
             yield StreamEvent("token", token=piece)
-        if refuse and prompts.is_refusal(text):
-            yield finish(prompts.refusal_text(question), True, ttft, tokens, ())
-        else:
-            text = prompts.strip_bad_citations(text, len(sources))
-            yield finish(grounding.add_citations(text, texts) if retrieves else text, False, ttft, tokens)
 
     def ask(self, question: str, history: Sequence[Turn] = (), mode: Mode = "rag",
             conversation_id: str | None = None) -> Answer:

@@ -152,9 +152,11 @@ class DocInfo:
 
 @dataclass(frozen=True)
 class StreamEvent:
-    """What `Service.stream` yields: the sources once, then tokens, then the final answer."""
+    """What `Service.stream` yields: the sources, then tokens, then the final answer. A "reset" means the
+    answer is being written again (a second look at the whole documents): drop the tokens so far; new
+    sources and tokens follow."""
 
-    kind: Literal["sources", "token", "done"]
+    kind: Literal["sources", "token", "reset", "done"]
     token: str = ""
     sources: tuple[Source, ...] = field(default_factory=tuple)
     answer: Answer | None = None

@@ -69,4 +69,49 @@ def test_with_refusal_switched_off_the_bot_always_answers(settings, embeddings, 
     assert not answer.refused and answer.text.strip()
     assert answer.text != prompts.REFUSAL_TEXT
     rules = prompts.rag_messages("q", [], [], may_decline=False)[1]["content"]
-    assert "I don't know" not in rules and "Cite the documents" in rules
+    assert "I don't know" not in rules and "cite each document" in rules
+
+
+def scripted_service(settings, embeddings, *replies: str):
+    """A service whose chat model gives these replies in turn (a real LangChain chat model that streams
+    scripted text), for what the service does with an answer, whatever the model."""
+    from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+    from langchain_core.messages import AIMessage
+
+    from chatbot.service import make_service
+
+    model = GenericFakeChatModel(messages=iter([AIMessage(content=r) for r in replies]))
+    # a budget smaller than the chunk, so the excerpts leave part of it out
+    service = make_service(settings.model_copy(update={"context_chars": 40}), chat_model=model,
+                           embeddings=embeddings)
+    service.ingest_bytes("lantern.md", LANTERN)
+    return service
+
+
+def test_a_bare_citation_never_reaches_the_customer_as_an_answer(settings, embeddings):
+    """A model answering "[1]" twice (from the excerpts, then from the whole chunks) is a decline: the
+    customer gets the hand-off, with no sources, not the bare marker."""
+    service = scripted_service(settings, embeddings, "[1]", "[1] [2]")
+    events = list(service.stream("How big is the battery of the SL-300 lantern?"))
+    answer = events[-1].answer
+    assert answer.refused and answer.text == prompts.refusal_text("x") and answer.sources == ()
+    assert [e.kind for e in events].count("reset") == 1
+
+
+def test_a_decline_from_the_excerpts_gets_a_second_look_at_the_whole_chunks(settings, embeddings):
+    service = scripted_service(settings, embeddings, "I don't know.", "The SL-300 costs $79 [1].")
+    events = list(service.stream("How big is the battery of the SL-300 lantern?"))
+    kinds = [e.kind for e in events]
+    assert kinds.index("reset") < len(kinds) - 1 and kinds.count("sources") == 2
+    answer = events[-1].answer
+    assert not answer.refused and answer.text == "The SL-300 costs $79 [1]."
+    # the sources panel shows what the second prompt quoted: the whole chunk, price included
+    assert answer.sources[0].doc_id == "lantern" and "$79" in " ".join(s.snippet for s in answer.sources)
+    assert answer.ttft_s > 0
+
+
+def test_without_a_second_look_a_decline_is_final(settings, embeddings):
+    service = scripted_service(settings.model_copy(update={"second_look": False}), embeddings,
+                               "I don't know.", "never asked")
+    events = list(service.stream("How big is the battery of the SL-300 lantern?"))
+    assert events[-1].answer.refused and "reset" not in [e.kind for e in events]

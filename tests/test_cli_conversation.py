@@ -45,7 +45,13 @@ def test_follow_up_continues_a_recorded_conversation(tmp_path):
     assert two["conversation_id"] == conversation
     assert "track" in two["standalone_question"].lower()  # still asks the new thing...
     assert two["standalone_question"] != "and how do I track it?"  # ...read against the conversation
-    assert two["sources"] and two["sources"][0]["doc_id"] == "tracking"
+    # both turns are recorded in order, and are what a third message would be read against
+    from chatbot.service import make_service
+
+    recorded = make_service(settings).history(conversation)
+    assert [t.role for t in recorded] == ["user", "assistant", "user", "assistant"]
+    assert recorded[0].content.startswith("How long do refunds") and recorded[2].content == "and how do I track it?"
+    assert recorded[3].content == two["answer"]
 
     # the plain-text form prints the id to continue with; an unknown id starts afresh, a bad one is refused
     plain = chatbot(settings, "ask", "How do I track a parcel?")

@@ -46,14 +46,14 @@ def test_html_drops_scripts_and_styles():
 
 
 def test_html_table_rows_stay_whole():
-    """Each table row is one line with its cells in order, so a row's facts stay together and the
-    header row can be quoted above it (a cell per line lost which column a value belonged to)."""
+    """Each table row is one line whose cells are named by their column headers, so a row quoted alone
+    still says which column each value belongs to (a cell per line lost that)."""
     html = b"""<html><body><h1>Compare bikes</h1><table><caption>Specs</caption>
     <tr><th>Spec</th><th>Metro</th><th>Trail</th></tr>
     <tr><td>Range</td><td><p>80 km</p></td><td>110 | 120 km</td></tr></table><p>After the table.</p></body></html>"""
     lines = load("bikes.html", html).text.splitlines()
-    assert "| Spec | Metro | Trail |" in lines
-    assert "| Range | 80 km | 110 / 120 km |" in lines
+    assert "Spec | Metro | Trail" in lines
+    assert "Spec: Range; Metro: 80 km; Trail: 110 | 120 km" in lines
     assert "After the table." in lines and "Specs" in lines
 
 

@@ -143,8 +143,8 @@ def _plain_text(data: bytes) -> tuple[list[Section], str]:
     return sections, title
 
 
-# A table row is one block, written as a Markdown row ("| Weight | 24 kg |"): its cells stay on one line,
-# and the first row (the header) is what excerpt selection shows above any row it quotes.
+# A table row is one block: one line in which each cell is named by its column's header ("Spec: Weight;
+# Metro: 24 kg; Fold: 19.2 kg"), so a row quoted on its own still says which column each value is in.
 BLOCK_TAGS = ["h1", "h2", "h3", "h4", "h5", "h6", "p", "li", "pre", "tr", "caption", "dt", "dd", "blockquote",
               "figcaption", "summary"]
 
@@ -164,14 +164,13 @@ def _html(data: bytes) -> tuple[list[Section], str]:
     path: list[str] = []
     sections: list[Section] = []
     buf: list[str] = []
+    headers: dict[int, list[str]] = {}  # id(table) -> its header row's cells
     block_set = set(BLOCK_TAGS)
     for el in body.find_all(BLOCK_TAGS):
         if any(parent.name in block_set for parent in el.parents):
             continue
         if el.name == "tr":
-            cells = [" ".join(c.get_text(" ", strip=True).split()).replace("|", "/")
-                     for c in el.find_all(["td", "th"])]
-            text = "| " + " | ".join(cells) + " |" if any(cells) else ""
+            text = _table_row(el, headers)
         else:
             text = el.get_text(" ", strip=True)
         if not text:
@@ -189,6 +188,29 @@ def _html(data: bytes) -> tuple[list[Section], str]:
     if not sections:  # no block structure at all: take the visible text
         sections.append(Section("", body.get_text("\n", strip=True)))
     return sections, title
+
+
+def _table_row(row, headers: dict[int, list[str]]) -> str:
+    """A table row as one line. The table's first row is its header (shown as "Spec | Metro | Fold"); every
+    later cell is prefixed with its column's header.
+
+    >>> from bs4 import BeautifulSoup
+    >>> table = BeautifulSoup("<table><tr><th></th><th>Metro</th></tr><tr><td>Weight</td><td>24 kg</td></tr>"
+    ...                       "</table>", "html.parser")
+    >>> seen = {}
+    >>> [_table_row(tr, seen) for tr in table.find_all("tr")]
+    ['Metro', 'Weight; Metro: 24 kg']
+    """
+    cells = [" ".join(c.get_text(" ", strip=True).split()) for c in row.find_all(["td", "th"])]
+    table = row.find_parent("table")
+    key = id(table)
+    if key not in headers:
+        headers[key] = cells
+        return " | ".join(c for c in cells if c)
+    names = headers[key]
+    parts = [f"{names[i]}: {cell}" if i < len(names) and names[i] and cell else cell
+             for i, cell in enumerate(cells) if cell]
+    return "; ".join(parts)
 
 
 def _pdf(data: bytes) -> tuple[list[Section], str]:

@@ -95,25 +95,24 @@ def render_turn(message: dict) -> None:
 
 
 def stream_answer(question: str, history: list[Turn], arm: str) -> Answer | None:
-    """Stream one arm's answer into the current container; returns the final Answer."""
-    final: dict = {}
-
-    def tokens():
+    """Stream one arm's answer into the current container; returns the final Answer. A "reset" event
+    (the answer is written again from the whole documents) clears what was shown so far."""
+    placeholder = st.empty()
+    shown = ""
+    try:
         for event in service.stream(question, history=history, mode=arm):
             if event.kind == "token":
-                yield plain(event.token)
+                shown += plain(event.token)
+                placeholder.markdown(shown + " ▌")
+            elif event.kind == "reset":
+                shown = ""
+                placeholder.markdown("_Reading the whole documents once more…_")
             elif event.kind == "done":
-                final["answer"] = event.answer
-
-    placeholder = st.empty()
-    try:
-        with placeholder.container():
-            st.write_stream(tokens())
+                placeholder.empty()
+                return event.answer
     except ServiceError as exc:
         placeholder.error(str(exc))
-        return None
-    placeholder.empty()
-    return final["answer"]
+    return None
 
 
 for message in messages:
