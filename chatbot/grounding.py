@@ -53,3 +53,46 @@ def add_citations(answer: str, texts: Sequence[str], min_overlap: float = 0.5) -
             sentence = f"{body.rstrip()} [{best + 1}]{end}"
         out.append(sentence)
     return " ".join(out)
+
+
+# A figure as written in an answer or a document: 18, 3,190, 19.2, 10:00, 1-800 (thousands separators dropped).
+_FIGURE = re.compile(r"(?<![\w.,])\d+(?:[.,:]\d+)*")
+_LIST_NUMBER = re.compile(r"(?m)^\s*\d+[.)]\s")
+
+
+def _figures(text: str) -> set[str]:
+    out = set()
+    for match in _FIGURE.finditer(text):
+        figure = match.group().rstrip(".,:")
+        out.add(re.sub(r"(?<=\d),(?=\d{3}\b)", "", figure))  # 3,190 -> 3190; 19,2 stays
+    return out
+
+
+def unsupported_figures(answer: str, texts: Sequence[str]) -> set[str]:
+    """Figures (prices, times, sizes, counts) the answer states that none of the texts contains: a small
+    model asked for a detail the documents lack tends to invent one ("The charger costs €4"). Citation
+    markers and the numbers of a numbered list don't count.
+
+    >>> sorted(unsupported_figures("It costs €3,190 and weighs 26 kg [1].", ["Price: €3190. Weight: 26 kg."]))
+    []
+    >>> sorted(unsupported_figures("The charger costs €4 [2].\\n1. Open the app", ["Charge for 4.5 hours."]))
+    ['4']
+    """
+    stated = _figures(_LIST_NUMBER.sub(" ", _CITATION.sub(" ", answer)))
+    if not stated:
+        return set()
+    known = set().union(*(_figures(t) for t in texts)) if texts else set()
+    return stated - known
+
+
+def drop_unsupported(answer: str, texts: Sequence[str]) -> str:
+    """The answer without the sentences that state a figure none of the texts contains ("" when every
+    sentence does). `texts` are the retrieved chunks and the question.
+
+    >>> drop_unsupported("Returns are free [1]. The fee is €4 [1].", ["Returns are free within 30 days."])
+    'Returns are free [1].'
+    """
+    if not unsupported_figures(answer, texts):
+        return answer
+    kept = [s for s in _SENTENCE.split(answer.strip()) if not unsupported_figures(s, texts)]
+    return " ".join(kept).strip()

@@ -415,6 +415,9 @@ class Service:
             shown, texts, excerpts = in_prompt(prepared)
             attempt = _Attempt()  # its first token is the answer's: the time to it is what the customer waits
             yield from self._generate(model, retrieves, prepared, shown, texts, started, attempt)
+        if refuse and retrieves and not prompts.is_refusal(attempt.text):
+            # a figure stated in no document is a guess: drop its sentence (an answer left empty declines)
+            attempt.text = grounding.drop_unsupported(attempt.text, [*texts, question])
         if refuse and prompts.is_refusal(attempt.text):
             yield finish(prompts.refusal_text(question), True, attempt.ttft, attempt.tokens, ())
         else:

@@ -115,3 +115,14 @@ def test_without_a_second_look_a_decline_is_final(settings, embeddings):
                                "I don't know.", "never asked")
     events = list(service.stream("How big is the battery of the SL-300 lantern?"))
     assert events[-1].answer.refused and "reset" not in [e.kind for e in events]
+
+
+def test_a_figure_no_document_states_is_not_passed_on(settings, embeddings):
+    """A sentence stating a figure that no retrieved document (nor the question) holds is dropped; an
+    answer made only of such sentences is a decline."""
+    service = scripted_service(settings, embeddings, "The SL-300 costs $79 [1]. It ships in 2 days [1].",
+                               "A spare lantern battery costs $12 [1].", "Also a guess: $13 [1].")
+    answer = service.ask("How much does the SL-300 cost?")
+    assert not answer.refused and answer.text == "The SL-300 costs $79 [1]."
+    answer = service.ask("How much is a spare battery for the SL-300?")
+    assert answer.refused and answer.text == prompts.refusal_text("x")

@@ -30,7 +30,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from chatbot.config import PACKAGED_CHAT, PACKAGED_SMALL_CHAT, Settings
+from chatbot.config import PACKAGED_LIGHT_CHAT, PACKAGED_SMALL_CHAT, Settings
 from chatbot.finetune.data import QAPair, Row, TrainingData, build_training_data, load_tickets
 from chatbot.finetune.registry import (
     ModelRecord,
@@ -75,7 +75,7 @@ class Preset:
 
 PRESETS: dict[str, Preset] = {
     "quick": Preset(base=PACKAGED_SMALL_CHAT, method="full", learning_rate=1e-4, max_steps=32),
-    "standard": Preset(base=PACKAGED_CHAT, method="lora", learning_rate=2e-4, max_length=256,
+    "standard": Preset(base=PACKAGED_LIGHT_CHAT, method="lora", learning_rate=2e-4, max_length=256,
                        max_steps=96, max_val_rows=64),
 }
 
