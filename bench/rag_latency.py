@@ -22,7 +22,7 @@ from pathlib import Path
 
 from generation import QUESTIONS  # bench/ is on sys.path when run as a script
 
-from chatbot.config import Settings
+from chatbot.config import PACKAGED_CHAT, Settings
 from chatbot.models import make_chat_model
 
 MORE_QUESTIONS = ["How do I pair a new camera?", "What is the return window?", "Is there a student discount?",
@@ -31,7 +31,7 @@ MORE_QUESTIONS = ["How do I pair a new camera?", "What is the return window?", "
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--model", default="packaged:qwen2.5-coder-0.5b-instruct")
+    parser.add_argument("--model", default=PACKAGED_CHAT)
     parser.add_argument("--questions", type=int, default=15)
     parser.add_argument("--max-tokens", type=int, default=16, help="answer length (does not change TTFT)")
     parser.add_argument("--home", default=None, help="CHATBOT_HOME holding converted models (default ~/.chatbot)")

@@ -55,15 +55,16 @@ def add_citations(answer: str, texts: Sequence[str], min_overlap: float = 0.5) -
     return " ".join(out)
 
 
-# A figure as written in an answer or a document: 18, 3,190, 19.2, 10:00, 1-800 (thousands separators dropped).
-_FIGURE = re.compile(r"(?<![\w.,])\d+(?:[.,:]\d+)*")
+# A figure as written in an answer or a document: 18, 3,190, 19.2, 10:00, with its currency sign when it has
+# one (€4 is not supported by "4 hours"); thousands separators dropped.
+_FIGURE = re.compile(r"(?<![\w.,])[€$£]?\s?\d+(?:[.,:]\d+)*")
 _LIST_NUMBER = re.compile(r"(?m)^\s*\d+[.)]\s")
 
 
 def _figures(text: str) -> set[str]:
     out = set()
     for match in _FIGURE.finditer(text):
-        figure = match.group().rstrip(".,:")
+        figure = match.group().rstrip(".,:").replace(" ", "")
         out.add(re.sub(r"(?<=\d),(?=\d{3}\b)", "", figure))  # 3,190 -> 3190; 19,2 stays
     return out
 
@@ -75,8 +76,8 @@ def unsupported_figures(answer: str, texts: Sequence[str]) -> set[str]:
 
     >>> sorted(unsupported_figures("It costs €3,190 and weighs 26 kg [1].", ["Price: €3190. Weight: 26 kg."]))
     []
-    >>> sorted(unsupported_figures("The charger costs €4 [2].\\n1. Open the app", ["Charge for 4.5 hours."]))
-    ['4']
+    >>> sorted(unsupported_figures("The charger costs €4 [2].\\n1. Open the app", ["Charge for 4 hours."]))
+    ['€4']
     """
     stated = _figures(_LIST_NUMBER.sub(" ", _CITATION.sub(" ", answer)))
     if not stated:
@@ -86,13 +87,29 @@ def unsupported_figures(answer: str, texts: Sequence[str]) -> set[str]:
 
 
 def drop_unsupported(answer: str, texts: Sequence[str]) -> str:
-    """The answer without the sentences that state a figure none of the texts contains ("" when every
-    sentence does). `texts` are the retrieved chunks and the question.
+    """The answer without what states a figure none of the texts contains: a sentence is cut before its
+    first clause that does ("5200 mAh, which is 10% more" keeps "5200 mAh."), and dropped when that is its
+    first clause; "" when nothing is left. `texts` are the retrieved chunks and the question.
 
     >>> drop_unsupported("Returns are free [1]. The fee is €4 [1].", ["Returns are free within 30 days."])
     'Returns are free [1].'
+    >>> drop_unsupported("It has 5200 mAh, which is 10% more [1].", ["A 5200 mAh battery."])
+    'It has 5200 mAh.'
     """
     if not unsupported_figures(answer, texts):
         return answer
-    kept = [s for s in _SENTENCE.split(answer.strip()) if not unsupported_figures(s, texts)]
+    kept = []
+    for sentence in _SENTENCE.split(answer.strip()):
+        if not unsupported_figures(sentence, texts):
+            kept.append(sentence)
+            continue
+        clauses = re.split(r"(?<=[,;])\s+|\s+(?=\()", sentence)
+        good: list[str] = []
+        for clause in clauses:
+            if unsupported_figures(clause, texts):
+                break
+            good.append(clause)
+        head = " ".join(good).rstrip(" ,;")
+        if any(c.isalnum() for c in _CITATION.sub("", head)):
+            kept.append(head if head.endswith((".", "!", "?")) else head + ".")
     return " ".join(kept).strip()

@@ -53,7 +53,8 @@ HISTORY_TURN_CHARS = 400  # longest part of an earlier turn shown to the rewrite
 # Phrases by which a model declines; checked at the start of an answer, case-insensitively.
 _REFUSAL_PATTERNS = re.compile(
     r"^\W*(i don'?t know|i do not know|i'?m not sure|i cannot find|i can'?t find|i could not find|"
-    r"i couldn'?t find|the documents? (do(es)? not|don'?t) (contain|mention|say|provide)|"
+    r"i couldn'?t find|the (provided )?(documents?|context) (do(es)? not|don'?t) (contain|mention|say|provide|answer|"
+    r"include|specify|state)|"
     r"there is no information|no information (is )?(available|provided)|i don'?t have (that|this|enough) "
     r"information|unfortunately,? (the documents?|i))",
     re.IGNORECASE,
@@ -230,6 +231,8 @@ def is_refusal(answer: str) -> bool:
 
     >>> is_refusal("I don't know."), is_refusal("Refunds take 5 days [1]."), is_refusal("[1] [2] [")
     (True, False, True)
+    >>> is_refusal("The documents do not answer the question.")
+    True
     """
     rest = re.sub(r"\[[\d,\s]*\]?", " ", answer)  # the answer without its citation marks
     return bool(_REFUSAL_PATTERNS.match(answer.strip())) or not any(c.isalnum() for c in rest)

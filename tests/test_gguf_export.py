@@ -60,11 +60,14 @@ def tuned(tmp_path_factory) -> tuple[Settings, Path]:
 
 @pytest.fixture(scope="module")
 def on_transformers(tuned):
-    """The same fine-tuned folder on the transformers backend (the reference)."""
+    """The same fine-tuned folder on the transformers backend (the reference), in float32: on a CPU with
+    native bf16 the backend's auto dtype is bf16, whose rounding can flip a near-tie greedy token that the
+    F16 export (computed in f32 by llama.cpp) does not."""
     from chatbot.models import LocalChatModel, make_chat_model
 
     settings, folder = tuned
-    model = make_chat_model(settings.model_copy(update={"chat_backend": "transformers"}), model=str(folder))
+    model = make_chat_model(settings.model_copy(update={"chat_backend": "transformers", "chat_dtype": "float32"}),
+                            model=str(folder))
     assert isinstance(model, LocalChatModel)
     return model
 
