@@ -95,6 +95,11 @@ class Settings(BaseSettings):
         description="Decline and offer a human when retrieval finds nothing relevant or the model says the "
         "documents don't hold the answer. false always answers: for measuring what declining costs.",
     )
+    model_declines: bool = Field(
+        default=True,
+        description="The answer rules let the model reply 'I don't know' (a hand-off). false: only the relevance "
+        "gate (CHATBOT_MIN_RELEVANCE) and the answer checks decline; the model always answers from the documents.",
+    )
     second_look: bool = Field(
         default=True,
         description="When the model declines from the excerpts, ask once more with the whole retrieved chunks "

@@ -432,7 +432,8 @@ class Service:
         attempt.sources = tuple(replace(s, snippet=body_snippet(q, QUOTE_CHARS))
                                 for s, q in zip(shown, quoted, strict=True))
         yield StreamEvent("sources", sources=attempt.sources)
-        generate = make_generate_step(model, with_context=retrieves, may_decline=self.settings.refuse)
+        generate = make_generate_step(model, with_context=retrieves,
+                                      may_decline=self.settings.refuse and self.settings.model_declines)
         for chunk in generate.stream(prepared):
             if chunk.usage_metadata:
                 attempt.tokens = chunk.usage_metadata.get("output_tokens", attempt.tokens)
