@@ -96,7 +96,6 @@ def cmd_ask(args: argparse.Namespace) -> int:
     print("\n")
     if answer.refused:  # the streamed text may be the model's own decline: show the hand-off itself
         print(answer.text + "\n")
-    if answer.refused:
         print("(declined: not in the knowledge base)")
     if answer.standalone_question and answer.standalone_question != answer.question:
         print(f"(read as: {answer.standalone_question})")

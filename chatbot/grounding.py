@@ -79,11 +79,15 @@ def unsupported_figures(answer: str, texts: Sequence[str]) -> set[str]:
     >>> sorted(unsupported_figures("The charger costs €4 [2].\\n1. Open the app", ["Charge for 4 hours."]))
     ['€4']
     """
-    stated = _figures(_LIST_NUMBER.sub(" ", _CITATION.sub(" ", answer)))
-    if not stated:
-        return set()
-    known = set().union(*(_figures(t) for t in texts)) if texts else set()
-    return stated - known
+    return _unsupported(answer, _known_figures(texts))
+
+
+def _known_figures(texts: Sequence[str]) -> set[str]:
+    return set().union(*(_figures(t) for t in texts)) if texts else set()
+
+
+def _unsupported(text: str, known: set[str]) -> set[str]:
+    return _figures(_LIST_NUMBER.sub(" ", _CITATION.sub(" ", text))) - known
 
 
 def drop_unsupported(answer: str, texts: Sequence[str]) -> str:
@@ -96,17 +100,18 @@ def drop_unsupported(answer: str, texts: Sequence[str]) -> str:
     >>> drop_unsupported("It has 5200 mAh, which is 10% more [1].", ["A 5200 mAh battery."])
     'It has 5200 mAh.'
     """
-    if not unsupported_figures(answer, texts):
+    known = _known_figures(texts)  # the texts' figures, read once for every sentence and clause
+    if not _unsupported(answer, known):
         return answer
     kept = []
     for sentence in _SENTENCE.split(answer.strip()):
-        if not unsupported_figures(sentence, texts):
+        if not _unsupported(sentence, known):
             kept.append(sentence)
             continue
         clauses = re.split(r"(?<=[,;])\s+|\s+(?=\()", sentence)
         good: list[str] = []
         for clause in clauses:
-            if unsupported_figures(clause, texts):
+            if _unsupported(clause, known):
                 break
             good.append(clause)
         head = " ".join(good).rstrip(" ,;")

@@ -8,6 +8,7 @@ import re
 import unicodedata
 from collections.abc import Sequence
 
+from chatbot.keyword import tokenize
 from chatbot.types import Source, Turn
 
 Message = dict[str, str]
@@ -150,8 +151,6 @@ def asked_words(question: str) -> set[str]:
     >>> sorted(asked_words("and how do I track it?"))
     ['track']
     """
-    from chatbot.keyword import tokenize
-
     return set(tokenize(" ".join(w for w in re.findall(r"[\w'-]+", question.lower()) if w not in _REFERRING)))
 
 
@@ -169,8 +168,6 @@ def clean_standalone(rewritten: str, question: str, history: Sequence[Turn]) -> 
     >>> clean_standalone("", "and the price?", [Turn("user", "What is Plus?")])
     'and the price? (earlier question: What is Plus?)'
     """
-    from chatbot.keyword import tokenize
-
     text = rewritten.strip().splitlines()[0].strip() if rewritten.strip() else ""
     text = re.sub(r"^(stand-alone question|question)\s*:\s*", "", text, flags=re.IGNORECASE).strip(" \"'")
     if 8 <= len(text) <= 400 and asked_words(question) <= set(tokenize(text)):
