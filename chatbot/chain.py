@@ -19,6 +19,7 @@ from langchain_core.runnables import Runnable, RunnableLambda, RunnablePassthrou
 
 from chatbot import prompts
 from chatbot.evidence import ExcerptSelector
+from chatbot.models import with_options
 from chatbot.retrieval import HybridRetriever
 from chatbot.types import Source, Turn
 
@@ -32,7 +33,7 @@ def make_condense_step(model: BaseChatModel, history_turns: int) -> Runnable:
     """{"question", "history"} -> stand-alone question (the question itself when there is no history)."""
     rewrite = (
         RunnableLambda(lambda x: as_langchain(prompts.condense_messages(x["history"], x["question"])))
-        | model.bind(max_new_tokens=48)
+        | with_options(model, max_new_tokens=48)
         | StrOutputParser()
     )
 
@@ -84,8 +85,10 @@ def in_prompt(prepared: dict) -> tuple[list[Source], list[str], list[str]]:
     return [k[0] for k in kept], [k[1] for k in kept], [k[2] for k in kept]
 
 
-def make_generate_step(model: BaseChatModel, with_context: bool, may_decline: bool = True) -> Runnable:
-    """{"standalone", "sources", "texts", "excerpts"} -> streamed answer (AIMessageChunks)."""
+def make_generate_step(model: BaseChatModel, with_context: bool, may_decline: bool = True,
+                       decline_confidence: float | None = None) -> Runnable:
+    """{"standalone", "sources", "texts", "excerpts"} -> streamed answer (AIMessageChunks). When the model
+    may decline, `decline_confidence` is how sure it must be to (chatbot/decline_guard.py)."""
 
     def build(x: dict):
         if not with_context:
@@ -93,4 +96,5 @@ def make_generate_step(model: BaseChatModel, with_context: bool, may_decline: bo
         sources, _, excerpts = in_prompt(x)
         return as_langchain(prompts.rag_messages(x["standalone"], sources, excerpts, may_decline))
 
-    return RunnableLambda(build) | model
+    threshold = decline_confidence if with_context and may_decline else None
+    return RunnableLambda(build) | with_options(model, decline_threshold=threshold)

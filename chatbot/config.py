@@ -100,6 +100,14 @@ class Settings(BaseSettings):
         description="The answer rules let the model reply 'I don't know' (a hand-off). false: only the relevance "
         "gate (CHATBOT_MIN_RELEVANCE) and the answer checks decline; the model always answers from the documents.",
     )
+    decline_confidence: float = Field(
+        default=0.5,
+        ge=0.0,
+        le=1.0,
+        description="The model may decline only when it gives its decline's first token at least this probability "
+        "(chatbot/decline_guard.py); below it, it answers from the documents. 1 never lets the model decline. "
+        "Applies to the in-process backends.",
+    )
     second_look: bool = Field(
         default=True,
         description="When the model declines from the excerpts, ask once more with the whole retrieved chunks "

@@ -14,7 +14,9 @@ from langchain_core.messages import AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGenerationChunk
 
 from chatbot.config import Settings
+from chatbot.decline_guard import DeclineGuard
 from chatbot.models import InProcessChatModel
+from chatbot.prompts import NOT_FOUND
 
 
 class LlamaCppChatModel(InProcessChatModel):
@@ -39,10 +41,12 @@ class LlamaCppChatModel(InProcessChatModel):
                 run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any
                 ) -> Iterator[ChatGenerationChunk]:
         n_out = 0
+        guard = self._guard(kwargs.get("decline_threshold"))
+        processors = [lambda _ids, logits: guard(logits)] if guard else None
         with self._lock:  # one llama.cpp context: requests queue instead of interleaving
             for part in self.llm.create_chat_completion(
                 messages=self.chat_messages(messages), max_tokens=kwargs.get("max_new_tokens") or self.max_new_tokens,
-                temperature=self.temperature, stream=True, stop=stop,
+                temperature=self.temperature, stream=True, stop=stop, logits_processor=processors,
             ):
                 piece = part["choices"][0]["delta"].get("content") or ""
                 if piece:
@@ -51,4 +55,10 @@ class LlamaCppChatModel(InProcessChatModel):
                         run_manager.on_llm_new_token(piece)
                     yield ChatGenerationChunk(message=AIMessageChunk(content=piece))
         yield ChatGenerationChunk(message=AIMessageChunk(
-            content="", usage_metadata={"input_tokens": 0, "output_tokens": n_out, "total_tokens": n_out}))
+            content="", usage_metadata={"input_tokens": 0, "output_tokens": n_out, "total_tokens": n_out},
+            response_metadata=guard.metadata() if guard else {}))
+
+    def _guard(self, threshold: float | None) -> DeclineGuard | None:
+        if threshold is None:
+            return None
+        return DeclineGuard(self.llm.tokenize(NOT_FOUND.encode(), add_bos=False)[0], threshold)

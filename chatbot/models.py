@@ -14,10 +14,13 @@ from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from langchain_core.runnables import Runnable
 from pydantic import ConfigDict, PrivateAttr
 
 from chatbot.config import Settings
+from chatbot.decline_guard import DeclineGuard
 from chatbot.model_files import resolve_chat_model, resolve_embedding_model, resolve_gguf
+from chatbot.prompts import NOT_FOUND
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +82,19 @@ def make_chat_model(settings: Settings, model: str | None = None) -> BaseChatMod
             raise ValueError(f"Unknown chat backend {other!r}")
 
 
+def with_options(model: BaseChatModel, max_new_tokens: int | None = None,
+                 decline_threshold: float | None = None) -> Runnable:
+    """`model` bound to per-call generation options, under the names its backend takes: the in-process
+    backends read `max_new_tokens` and `decline_threshold` (chatbot/decline_guard.py); an OpenAI-compatible
+    server takes `max_tokens` and has no first-token hook, so the threshold is not sent there."""
+    if isinstance(model, InProcessChatModel):
+        options: dict[str, Any] = {"max_new_tokens": max_new_tokens, "decline_threshold": decline_threshold}
+    else:
+        options = {"max_tokens": max_new_tokens}
+    options = {k: v for k, v in options.items() if v is not None}
+    return model.bind(**options) if options else model
+
+
 def llamacpp_gguf(name: str, settings: Settings) -> Path | None:
     """The GGUF file llama.cpp runs for a chat-model setting: the packaged or given .gguf file, or for a
     fine-tuned model folder its GGUF export (made once, cached in the folder); None if there is none."""
@@ -137,11 +153,13 @@ class InProcessChatModel(BaseChatModel):
 
     def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
                   run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> ChatResult:
-        text, usage = "", None
+        text, usage, metadata = "", None, {}
         for chunk in self._stream(messages, stop, run_manager, **kwargs):
             text += str(chunk.message.content)
             usage = chunk.message.usage_metadata or usage
-        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=text, usage_metadata=usage))])
+            metadata.update(chunk.message.response_metadata)
+        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=text, usage_metadata=usage,
+                                                                          response_metadata=metadata))])
 
 
 class LocalChatModel(InProcessChatModel):
@@ -190,13 +208,27 @@ class LocalChatModel(InProcessChatModel):
                 run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any
                 ) -> Iterator[ChatGenerationChunk]:
         import torch
-        from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
+        from transformers import (
+            LogitsProcessor,
+            LogitsProcessorList,
+            StoppingCriteria,
+            StoppingCriteriaList,
+            TextIteratorStreamer,
+        )
 
         cancel = threading.Event()
+        threshold = kwargs.get("decline_threshold")
+        guard = None if threshold is None else DeclineGuard(self._decline_token(), threshold)
 
         class _Cancel(StoppingCriteria):
             def __call__(self, input_ids, scores, **kw) -> bool:  # noqa: ARG002
                 return cancel.is_set()
+
+        class _Guard(LogitsProcessor):
+            def __call__(self, input_ids, scores):  # noqa: ARG002
+                if guard is not None and guard.probability is None:
+                    scores[0] = torch.from_numpy(guard(scores[0].float().cpu().numpy())).to(scores)
+                return scores
 
         inputs = self._inputs(messages)
         n_prompt = int(inputs["input_ids"].shape[-1])
@@ -208,6 +240,7 @@ class LocalChatModel(InProcessChatModel):
                 with torch.inference_mode():
                     out = self.hf_model.generate(**inputs, streamer=streamer,
                                                  stopping_criteria=StoppingCriteriaList([_Cancel()]),
+                                                 logits_processor=LogitsProcessorList([_Guard()]),
                                                  **self._gen_kwargs(kwargs.get("max_new_tokens")))
                 result["n_out"] = int(out.shape[-1]) - n_prompt
             except Exception as exc:  # surfaced to the caller below
@@ -231,4 +264,8 @@ class LocalChatModel(InProcessChatModel):
         n_out = result.get("n_out", 0)
         yield ChatGenerationChunk(message=AIMessageChunk(
             content="", usage_metadata={"input_tokens": n_prompt, "output_tokens": n_out,
-                                        "total_tokens": n_prompt + n_out}))
+                                        "total_tokens": n_prompt + n_out},
+            response_metadata=guard.metadata() if guard else {}))
+
+    def _decline_token(self) -> int:
+        return self.tokenizer.encode(NOT_FOUND, add_special_tokens=False)[0]

@@ -24,7 +24,7 @@ from chatbot.finetune import registry
 from chatbot.ingest import IngestError, load, safe_name, split
 from chatbot.ingest.detect import SUPPORTED
 from chatbot.keyword import codes
-from chatbot.models import make_chat_model, make_embeddings
+from chatbot.models import make_chat_model, make_embeddings, with_options
 from chatbot.retrieval import HybridRetriever, body_snippet
 from chatbot.store import KnowledgeStore
 from chatbot.types import (
@@ -56,6 +56,7 @@ class _Attempt:
     ttft: float = 0.0
     tokens: int = 0
     sources: tuple[Source, ...] = ()
+    decline_probability: float | None = None  # the model's, at its first token (chatbot/decline_guard.py)
 
 
 class ServiceError(RuntimeError):
@@ -107,7 +108,7 @@ class Service:
         first customer neither waits for loading nor for that prefix (llama.cpp keeps it cached)."""
         self.embeddings.embed_query("warm up")
         self.retriever.retrieve("warm up")
-        self.chat_model.invoke(as_langchain(prompts.rag_messages("Hi", [], [])), max_new_tokens=1)
+        with_options(self.chat_model, max_new_tokens=1).invoke(as_langchain(prompts.rag_messages("Hi", [], [])))
 
     def finetuned_model(self) -> BaseChatModel:
         """The active fine-tuned model, run in-process (llama.cpp on its GGUF export, else transformers)."""
@@ -389,19 +390,19 @@ class Service:
         name = self.model_name(model)
         shown, texts, excerpts = in_prompt(prepared)  # the chunks the prompt quotes: citation [n] is the n-th
 
-        def finish(text: str, refused: bool, ttft: float, tokens: int, shown: tuple[Source, ...]) -> StreamEvent:
+        def finish(text: str, refused: bool, attempt: _Attempt, shown: tuple[Source, ...]) -> StreamEvent:
             grounded = grounding.support(text, texts) if retrieves and not refused else None
             answer = Answer(text=text, sources=shown, refused=refused, mode=mode, model=name,
-                            latency_s=time.perf_counter() - started, ttft_s=ttft, question=question,
-                            standalone_question=prepared["standalone"], output_tokens=tokens,
-                            groundedness=grounded)
+                            latency_s=time.perf_counter() - started, ttft_s=attempt.ttft, question=question,
+                            standalone_question=prepared["standalone"], output_tokens=attempt.tokens,
+                            groundedness=grounded, decline_probability=attempt.decline_probability)
             return StreamEvent("done", answer=answer)
 
         if retrieves and not prepared["relevant"]:
             yield StreamEvent("sources", sources=())
             text = prompts.refusal_text(question)
             yield StreamEvent("token", token=text)
-            yield finish(text, True, time.perf_counter() - started, 0, ())
+            yield finish(text, True, _Attempt(ttft=time.perf_counter() - started), ())
             return
 
         attempt = _Attempt()
@@ -419,11 +420,11 @@ class Service:
             # a figure stated in no document is a guess: drop its sentence (an answer left empty declines)
             attempt.text = grounding.drop_unsupported(attempt.text, [*texts, question])
         if refuse and prompts.is_refusal(attempt.text):
-            yield finish(prompts.refusal_text(question), True, attempt.ttft, attempt.tokens, ())
+            yield finish(prompts.refusal_text(question), True, attempt, ())
         else:
             text = prompts.strip_bad_citations(attempt.text, len(attempt.sources))
-            yield finish(grounding.add_citations(text, texts) if retrieves else text, False, attempt.ttft,
-                         attempt.tokens, attempt.sources)
+            yield finish(grounding.add_citations(text, texts) if retrieves else text, False, attempt,
+                         attempt.sources)
 
     def _generate(self, model: BaseChatModel, retrieves: bool, prepared: dict, shown: Sequence[Source],
                   quoted: Sequence[str], started: float, attempt: _Attempt) -> Iterator[StreamEvent]:
@@ -433,10 +434,13 @@ class Service:
                                 for s, q in zip(shown, quoted, strict=True))
         yield StreamEvent("sources", sources=attempt.sources)
         generate = make_generate_step(model, with_context=retrieves,
-                                      may_decline=self.settings.refuse and self.settings.model_declines)
+                                      may_decline=self.settings.refuse and self.settings.model_declines,
+                                      decline_confidence=self.settings.decline_confidence)
         for chunk in generate.stream(prepared):
             if chunk.usage_metadata:
                 attempt.tokens = chunk.usage_metadata.get("output_tokens", attempt.tokens)
+            attempt.decline_probability = chunk.response_metadata.get("decline_probability",
+                                                                      attempt.decline_probability)
             piece = str(chunk.content)
             if not piece:
                 continue

@@ -84,6 +84,7 @@ class Answer:
     standalone_question: str = ""
     output_tokens: int = 0
     groundedness: float | None = None  # share of answer words found in the retrieved text; None: no retrieval
+    decline_probability: float | None = None  # the model's at its first token, where the backend reads it
 
     @property
     def tokens_per_s(self) -> float:
@@ -105,6 +106,7 @@ class Answer:
             "latency_s": round(self.latency_s, 3),
             "ttft_s": round(self.ttft_s, 3),
             "groundedness": self.groundedness,
+            "decline_probability": self.decline_probability,
         }
 
 

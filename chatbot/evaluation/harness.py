@@ -149,6 +149,7 @@ def run_item(service: Service, arm: Mode, question: Question, index: CorpusIndex
         "sources": index.corpus_ids([s.doc_id for s in answer.sources]),
         "retrieved": index.corpus_ids(retrieved) if retrieved is not None else None,
         "top_similarity": similarity,
+        "decline_probability": answer.decline_probability,
         "ttft_s": round(answer.ttft_s, 4),
         "latency_s": round(answer.latency_s, 4),
         "output_tokens": answer.output_tokens,
