@@ -173,7 +173,7 @@ def clean_standalone(rewritten: str, question: str, history: Sequence[Turn]) -> 
     if 8 <= len(text) <= 400 and asked_words(question) <= set(tokenize(text)):
         return text
     last_user = next((t.content for t in reversed(history) if t.role == "user"), "")
-    return f"{question} (earlier question: {last_user})" if last_user else question
+    return f"{question} (earlier question: {_clip(last_user)})" if last_user else question
 
 
 _ENGLISH_WORDS = frozenset(
@@ -228,11 +228,11 @@ def is_refusal(answer: str) -> bool:
 
     >>> is_refusal("I don't know."), is_refusal("Refunds take 5 days [1]."), is_refusal("[1] [2] [")
     (True, False, True)
-    >>> is_refusal("The documents do not answer the question.")
-    True
+    >>> is_refusal("The documents do not answer the question."), is_refusal("[2] I don't know.")
+    (True, True)
     """
     rest = re.sub(r"\[[\d,\s]*\]?", " ", answer)  # the answer without its citation marks
-    return bool(_REFUSAL_PATTERNS.match(answer.strip())) or not any(c.isalnum() for c in rest)
+    return bool(_REFUSAL_PATTERNS.match(rest.strip())) or not any(c.isalnum() for c in rest)
 
 
 def cited_numbers(answer: str, n_sources: int) -> list[int]:

@@ -38,6 +38,40 @@ def fuse_scores(vector: dict[str, float], keyword: dict[str, float], keyword_wei
     return sorted(fused, key=lambda cid: -fused[cid])
 
 
+# What customers type around a question: greetings, thanks and request preambles ("Hello, I need information
+# about ...", "Can you tell me about ..."). They carry no topic, yet pull the query's embedding towards every
+# page that says "help" or "information"; retrieval searches without them (the model still reads them).
+_PREAMBLE = re.compile(
+    r"^(?:\s*(?:hi|hello|hey|hiya|good (?:morning|afternoon|evening)|greetings|oh|ok(?:ay)?|so|"
+    r"thanks?(?: you)?|please|there)\b[\s,.!]*)+"
+    r"|\b(?:i have (?:a|some) questions?(?: (?:about|on|regarding))?|"
+    r"(?:can|could) you (?:please )?(?:help me(?: out)?|tell me|give me|show me|provide)(?: (?:some|more|the))?"
+    r"(?: (?:details|information|info))?(?: (?:about|on|of|regarding|for))?|"
+    r"i(?:'m| am) (?:here|looking|trying)(?: to)?(?: (?:learn|find|get|know))?(?: (?:some|more))?"
+    r"(?: (?:information|info|answers))?(?: (?:about|on|regarding|for))?|"
+    r"i (?:need|want|would like|'d like)(?: to (?:know|learn|get|find out))?(?: (?:some|more))?"
+    r"(?: (?:information|info|details|help|guidance))?(?: (?:about|on|with|regarding|for))?|"
+    r"please (?:show|give|tell) me(?: (?:some|more))?(?: (?:information|info|details))?(?: (?:about|on|of))?|"
+    r"i was wondering(?: if)?)\b[\s,.:?!]*",
+    re.IGNORECASE,
+)
+
+
+def search_query(question: str) -> str:
+    """The question without greetings and request preambles, for searching; the question itself when
+    nothing else would be left.
+
+    >>> search_query("Hello, I need information about out-of-state licences")
+    'out-of-state licences'
+    >>> search_query("Oh, hello. I'm here to learn more about health care for spouses. Can you help me out?")
+    'health care for spouses.'
+    >>> search_query("Can you help me?"), search_query("How do I reset my hub?")
+    ('Can you help me?', 'How do I reset my hub?')
+    """
+    stripped = " ".join(_PREAMBLE.sub(" ", question).split()).strip(" ,")
+    return stripped if len(stripped.split()) >= 2 else question
+
+
 def snippet(chunk: Chunk, limit: int = SNIPPET_CHARS) -> str:
     """The start of a chunk's body for the sources panel, without markdown emphasis marks."""
     return body_snippet(chunk.text, limit)
@@ -87,6 +121,7 @@ class HybridRetriever:
         """The `k` best chunks for `query`, best first, each scored by cosine similarity."""
         k = k or self.settings.top_k
         self._refresh()
+        query = search_query(query)
         if not self._chunks or not query.strip():
             return []
         qvec = self.query_vector(query)
