@@ -13,6 +13,7 @@ import getpass
 import hmac
 import os
 import sys
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from pydantic import SecretStr
 from chatbot.config import Settings
 
 TOKEN_ENV = "CHATBOT_ADMIN_TOKEN"
+WRONG_PASSWORD_DELAY_S = 2.0
 REFUSAL = (f"this is an admin action and CHATBOT_ADMIN_PASSWORD is set: present the admin password in "
            f"the environment variable {TOKEN_ENV}, with --password-file FILE, or type it at the prompt "
            f"of an interactive terminal")
@@ -65,7 +67,8 @@ def authorize(settings: Settings, password_file: str | Path | None = None,
     presented = presented_password(password_file, environ, interactive, ask)
     if presented is None:
         raise AdminRefused(REFUSAL)
-    if not matches(secret, presented):
+    if not presented or not matches(secret, presented):
+        time.sleep(WRONG_PASSWORD_DELAY_S)  # guessing from a script costs time
         raise AdminRefused("wrong admin password")
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import os
 import sys
 from pathlib import Path
@@ -172,7 +173,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 print("  " + r.line())
         del service
     app = Path(__file__).parent / "ui" / "app.py"
+    # Streamlit refuses larger uploads at its endpoint, before they fill memory: the app's own limit
+    upload_mb = str(max(1, math.ceil(settings.max_upload_mb)))
     command = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(args.port),
+               "--server.maxUploadSize", upload_mb, "--client.showErrorDetails", "none",
                "--server.address", args.address, "--server.headless", "true",
                "--browser.gatherUsageStats", "false"]
     # Replace this process with Streamlit, so that stopping `chatbot serve` stops the server too.
@@ -234,11 +238,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from pydantic import ValidationError
+
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     quiet_libraries()
-    return args.func(args)
+    try:
+        return args.func(args)
+    except ValidationError as exc:  # a CHATBOT_* setting out of range or malformed: say which, no traceback
+        for error in exc.errors():
+            name = "CHATBOT_" + "_".join(str(p) for p in error["loc"]).upper()
+            print(f"error: {name}: {error['msg'].removeprefix('Value error, ')}", file=sys.stderr)
+        return 2
 
 
 def quiet_libraries() -> None:

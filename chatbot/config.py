@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PACKAGED_EMBEDDINGS = "packaged:all-minilm-l6-v2"
@@ -114,7 +114,18 @@ class Settings(BaseSettings):
         "before handing off (the answer may be in a part the excerpts left out).",
     )
     history_turns: int = Field(default=4, ge=0, description="Earlier turns used to rewrite a follow-up.")
-    questions_per_minute: int = Field(default=12, ge=1, description="Per-session rate limit on chat questions.")
+    questions_per_minute: int = Field(
+        default=12, ge=1, description="Chat questions per minute per client address (kept by the server: a reload "
+        "does not reset it)."
+    )
+    max_active_answers: int = Field(
+        default=4, ge=1, description="Answers being written or waiting for the model at once, over all customers; "
+        "beyond it a customer is told the assistant is busy."
+    )
+    trust_forwarded_for: bool = Field(
+        default=False, description="Behind a reverse proxy that sets X-Forwarded-For: count limits per the "
+        "address it gives (otherwise every customer shares the proxy's address)."
+    )
     max_question_chars: int = Field(default=2000, ge=10, description="Longer chat messages are cut to this.")
 
     # --- people ------------------------------------------------------------------------------
@@ -125,6 +136,14 @@ class Settings(BaseSettings):
     admin_password: SecretStr | None = Field(
         default=None, description="Password for the admin pages; unset means admin pages are open (dev only)."
     )
+
+    @field_validator("admin_password")
+    @classmethod
+    def _password_not_empty(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().strip():
+            raise ValueError("set but empty: set a password, or unset the variable to "
+                             "leave the admin pages open (development only)")
+        return value
 
     @property
     def database(self) -> str:

@@ -44,3 +44,36 @@ def test_openai_compatible_model_server(tmp_path, embeddings):
         assert answer.text.strip() and answer.model == str(folder)
         assert answer.sources[0].doc_id == "lantern"
         assert service.ask("What is the capital of Australia?").refused
+
+
+def test_openai_backend_warms_up_and_holds_a_conversation_in_the_cli_and_the_app(tmp_path, monkeypatch, capsys):
+    """The app starts on the OpenAI-compatible backend (warm-up sends the server's own length option) and
+    a follow-up is rewritten through it (the rewrite binds its length too), in the CLI and in the app."""
+    import json
+
+    from streamlit.testing.v1 import AppTest
+
+    from chatbot.cli import main
+    from tests.conftest import ROOT, app_environment
+
+    folder = Path(resolve_chat_model(make_settings(tmp_path / "m").chat_model, tmp_path / "m" / "models")).resolve()
+    with openai_model_server(folder, tmp_path) as base_url, \
+            app_environment(tmp_path, monkeypatch, {"lantern.md": DOC}, max_new_tokens=24) as settings:
+        for key, value in {"CHAT_BACKEND": "openai", "OPENAI_BASE_URL": base_url, "CHAT_MODEL": str(folder)}.items():
+            monkeypatch.setenv(f"CHATBOT_{key}", value)
+        assert main(["ingest", str(settings.kb_dir)]) == 0
+        capsys.readouterr()
+        assert main(["ask", "How big is the SL-300 battery?", "--json"]) == 0
+        first = json.loads(capsys.readouterr().out)
+        assert first["answer"].strip() and first["sources"]
+        assert main(["ask", "and how long does it last?", "--conversation", first["conversation_id"], "--json"]) == 0
+        second = json.loads(capsys.readouterr().out)
+        assert second["answer"].strip() and second["standalone_question"]
+
+        at = AppTest.from_file(str(ROOT / "chatbot" / "ui" / "app.py"), default_timeout=300).run()  # warms up
+        assert not at.exception
+        for question in ("How big is the SL-300 battery?", "and how long does it last?"):
+            at.chat_input[0].set_value(question).run()
+            assert not at.exception
+        assert len([m for m in at.chat_message if m.name == "assistant"]) == 2
+        assert not [w for w in at.warning if "something went wrong" in w.value]

@@ -3,13 +3,13 @@ display, and each turn is recorded under the session's conversation id by the se
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 
 import streamlit as st
 
-from chatbot import ratelimit
-from chatbot.service import ServiceError
+from chatbot.service import ServiceError, clean_question
 from chatbot.types import Answer, Turn
 from chatbot.ui.components import (
     ARM_LABELS,
@@ -19,7 +19,12 @@ from chatbot.ui.components import (
     render_meta,
     render_sources,
 )
-from chatbot.ui.state import get_service
+from chatbot.ui.state import client_key, get_service, question_limits
+
+log = logging.getLogger(__name__)
+APOLOGY = "Sorry, something went wrong on our side while answering, and I could not finish."
+BUSY = ("Our assistant is busy answering other customers right now: please ask again in a minute, or contact "
+        "our support team.")
 
 service = get_service()
 messages: list[dict] = st.session_state.setdefault("messages", [])
@@ -84,6 +89,10 @@ def render_answer(answer: Answer, key: str, comparison_id: str | None = None) ->
 
 
 def render_turn(message: dict) -> None:
+    if message.get("notice"):
+        st.warning(message["notice"])
+        render_handoff(service.settings.support_contact)
+        return
     answers: list[Answer] = message["answers"]
     if len(answers) == 1:
         render_answer(answers[0], message["id"])
@@ -94,9 +103,11 @@ def render_turn(message: dict) -> None:
             render_answer(answer, f"{message['id']}-{answer.mode}", message["id"])
 
 
-def stream_answer(question: str, history: list[Turn], arm: str) -> Answer | None:
-    """Stream one arm's answer into the current container; returns the final Answer. A "reset" event
-    (the answer is written again from the whole documents) clears what was shown so far."""
+def stream_answer(question: str, history: list[Turn], arm: str) -> Answer | str:
+    """Stream one arm's answer into the current container; returns the final Answer, or the notice to show
+    instead when there is none. A "reset" event (the answer is written again from the whole documents)
+    clears what was shown so far. A failure the service did not foresee (a model server down, a store
+    error) gives the customer an apology and the hand-off; the traceback goes to the server log only."""
     placeholder = st.empty()
     shown = ""
     try:
@@ -111,8 +122,45 @@ def stream_answer(question: str, history: list[Turn], arm: str) -> Answer | None
                 placeholder.empty()
                 return event.answer
     except ServiceError as exc:
-        placeholder.error(str(exc))
-    return None
+        return str(exc)
+    except Exception:
+        log.exception("answering %r in mode %s failed", question[:200], arm)
+    return APOLOGY
+
+
+def answer_pending(question: str) -> None:
+    """Answer the question waiting in the session (kept there until answered, so a rerun in the middle
+    of an answer, e.g. a click elsewhere, answers it again instead of losing it), then record the turn."""
+    history = [Turn(m["role"], m["content"]) for m in messages]
+    with st.chat_message("user"):
+        st.markdown(plain(question))
+    with st.chat_message("assistant"):
+        with question_limits().answering() as admitted:
+            if not admitted:
+                st.warning(BUSY)
+                st.session_state.pop("pending", None)
+                return
+            answers: list[Answer] = []
+            notice = ""
+            columns = st.columns(len(arms)) if len(arms) > 1 else [st.container()]
+            for column, arm in zip(columns, arms, strict=True):
+                with column:
+                    if len(arms) > 1:
+                        st.markdown(f"**{ARM_LABELS[arm]}**")
+                    answer = stream_answer(question, history, arm)
+                    if isinstance(answer, str):
+                        notice = answer
+                    else:
+                        answers.append(service.with_groundedness(answer) if len(arms) > 1 else answer)
+    st.session_state.pop("pending", None)
+    messages.append({"role": "user", "content": question})
+    if answers:
+        service.record_turn(st.session_state["conversation_id"], answers)
+        messages.append({"role": "assistant", "content": answers[0].text, "answers": answers,
+                         "id": uuid.uuid4().hex[:12]})
+    else:  # kept in the conversation shown, not in the recorded one (it holds answers only)
+        messages.append({"role": "assistant", "content": notice, "notice": notice, "id": uuid.uuid4().hex[:12]})
+    st.rerun()  # re-render through render_turn, with feedback controls and the chat box enabled
 
 
 for message in messages:
@@ -122,29 +170,18 @@ for message in messages:
         else:
             render_turn(message)
 
-question = st.chat_input("Ask a question about your order, account or devices")
-if question:
-    allowed, wait = ratelimit.allow(st.session_state.setdefault("asked_at", []), time.time(),
-                                    service.settings.questions_per_minute)
+pending = st.session_state.get("pending")
+question = st.chat_input("Ask a question about your order, account or devices", disabled=pending is not None)
+if pending is None and question is not None:
+    question = clean_question(question, service.settings.max_question_chars)
+    if not question:
+        st.info("Please type a question.")
+        st.stop()
+    allowed, wait = question_limits().allow(client_key(), time.time())
     if not allowed:
         st.warning(f"You're asking very fast: please wait {wait:.0f} s before the next question.")
         st.stop()
-    history = [Turn(m["role"], m["content"]) for m in messages]
-    with st.chat_message("user"):
-        st.markdown(plain(question))
-    with st.chat_message("assistant"):
-        answers: list[Answer] = []
-        columns = st.columns(len(arms)) if len(arms) > 1 else [st.container()]
-        for column, arm in zip(columns, arms, strict=True):
-            with column:
-                if len(arms) > 1:
-                    st.markdown(f"**{ARM_LABELS[arm]}**")
-                answer = stream_answer(question, history, arm)
-                if answer is not None:
-                    answers.append(service.with_groundedness(answer) if len(arms) > 1 else answer)
-    if answers:
-        service.record_turn(st.session_state["conversation_id"], answers)
-        messages.append({"role": "user", "content": question})
-        messages.append({"role": "assistant", "content": answers[0].text, "answers": answers,
-                         "id": uuid.uuid4().hex[:12]})
-        st.rerun()  # re-render through render_turn, with feedback controls
+    st.session_state["pending"] = question
+    st.rerun()  # so that the chat box is disabled while the answer is written
+if pending is not None:
+    answer_pending(pending)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import streamlit as st
 
 from chatbot.ingest.detect import SUPPORTED
@@ -17,7 +19,8 @@ st.subheader("Upload documents")
 st.caption(f"Markdown, text, PDF, HTML, DOCX, and CSV/JSONL FAQ files (question/answer columns). "
            f"Up to {service.settings.max_upload_mb:g} MB each.")
 uploads = st.file_uploader("Documents", accept_multiple_files=True, key=f"upload-{st.session_state.get('up', 0)}",
-                           type=[ext.lstrip(".") for ext in SUPPORTED.split()])
+                           type=[ext.lstrip(".") for ext in SUPPORTED.split()],
+                           max_upload_size=max(1, math.ceil(service.settings.max_upload_mb)))
 if uploads and st.button("Index uploaded files", type="primary"):
     progress = st.progress(0.0, text="Indexing…")
     results = []
