@@ -64,7 +64,7 @@ def app_url(tmp_path):
 
 def ask(page, question: str, answers_before: int, new_answers: int = 1) -> None:
     """Ask, and wait until the page shows `new_answers` more answers' figures ("first token ...")."""
-    page.get_by_placeholder("Ask a question").fill(question)
+    page.get_by_placeholder("Ask a question").fill(question, timeout=600_000)  # waits for an answer in progress
     page.keyboard.press("Enter")
     page.wait_for_function(
         f"document.body.innerText.split('first token').length > {answers_before + new_answers}", timeout=600_000)
@@ -80,8 +80,8 @@ LAST_TURN_COLUMNS = """() => {
 }"""
 
 
-def open_sources(page, index: int, title: str) -> None:
-    """Expand the index-th sources panel until `title` shows. The app reruns once more after streaming
+def open_sources(page, title: str) -> None:
+    """Expand the last answer's sources panel until `title` shows. The app reruns once more after streaming
     an answer, which can collapse a panel opened a moment too early, so try a few times."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
@@ -90,7 +90,7 @@ def open_sources(page, index: int, title: str) -> None:
             page.get_by_text(title).first.wait_for(timeout=3_000)
             return
         except PlaywrightTimeout:
-            page.get_by_text("Sources (").nth(index).click()
+            page.get_by_text("Sources (").last.click()
     page.get_by_text(title).first.wait_for(timeout=10_000)
 
 
@@ -126,8 +126,17 @@ def test_chat_and_upload_in_a_real_browser(app_url, tmp_path):
         page.get_by_placeholder("Ask a question").wait_for(timeout=300_000)
 
         ask(page, "How big is the SL-300 battery?", 0)
-        open_sources(page, 0, "Solar Lantern SL-300")
+        open_sources(page, "Solar Lantern SL-300")
         page.screenshot(path=str(ARTIFACTS / "browser-chat.png"), full_page=True)
+
+        # While an answer is written the chat box is disabled; a question typed meanwhile waits for it
+        # (Playwright's fill waits until the box is enabled again), and neither turn is lost.
+        page.get_by_placeholder("Ask a question").fill("How many hours of light does the SL-300 give?")
+        page.keyboard.press("Enter")
+        page.wait_for_function("() => document.querySelector('textarea').disabled", timeout=60_000)
+        ask(page, "How big is the SL-300 battery?", 2)
+        bubbles = page.locator('[data-testid="stChatMessage"]').all_inner_texts()
+        assert len(bubbles) == 6 and "hours of light" in bubbles[2], bubbles
 
         page.get_by_role("link", name="Documents").click()
         page.locator("input[type=file]").set_input_files(str(upload))
@@ -136,13 +145,13 @@ def test_chat_and_upload_in_a_real_browser(app_url, tmp_path):
         page.screenshot(path=str(ARTIFACTS / "browser-upload.png"), full_page=True)
 
         page.get_by_role("link", name="Chat").click()
-        ask(page, "How long is the warranty on the GH-77 garden hose?", 1)
-        open_sources(page, 1, "Garden Hose Warranty")
+        ask(page, "How long is the warranty on the GH-77 garden hose?", 3)
+        open_sources(page, "Garden Hose Warranty")
         page.screenshot(path=str(ARTIFACTS / "browser-upload-answer.png"), full_page=True)
 
         page.locator('[data-testid="stSidebar"]').get_by_text("Side by side").click()
         page.get_by_text("Arms").first.wait_for(timeout=30_000)
-        ask(page, "How big is the SL-300 battery?", 2, new_answers=3)  # the default arms: RAG, fine-tuned, hybrid
+        ask(page, "How big is the SL-300 battery?", 4, new_answers=3)  # the default arms: RAG, fine-tuned, hybrid
         columns = page.evaluate(LAST_TURN_COLUMNS)
         assert len(columns) >= 2, columns
         for text in columns:
