@@ -23,7 +23,7 @@ class DeclineGuard:
 
     >>> guard = DeclineGuard(token_id=0, threshold=0.8)
     >>> logits = guard(np.array([2.0, 0.0, 0.0], dtype=np.float32))
-    >>> round(guard.probability, 3), guard.declines, logits[0] == -np.inf
+    >>> round(guard.probability, 3), guard.declines, bool(logits[0] == -np.inf)
     (0.787, False, True)
     >>> sure = DeclineGuard(token_id=0, threshold=0.8)
     >>> logits = sure(np.array([5.0, 0.0, 0.0], dtype=np.float32))

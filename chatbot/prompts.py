@@ -121,7 +121,8 @@ def _clip(text: str, limit: int = HISTORY_TURN_CHARS) -> str:
 
 
 _FOLLOW_UP = re.compile(
-    r"\b(it|its|it's|that|this|these|those|they|them|their|there|one|ones|same|else|also|too|instead|"
+    r"\b(it|its|it's|that|this|these|those|they|them|their|there|he|him|his|she|her|hers|one|ones|same|else|"
+    r"also|too|instead|other|another|"
     r"above|previous|earlier|former|latter)\b|^\s*(and|but|or|so|what about|how about|also|then)\b",
     re.IGNORECASE,
 )
