@@ -85,7 +85,7 @@ class Settings(BaseSettings):
         default=0.7, ge=0.0, le=1.0, description="Weight of the keyword (BM25) score in the fused score."
     )
     min_relevance: float = Field(
-        default=0.35,
+        default=0.30,
         ge=0.0,
         le=1.0,
         description="Refuse when the best chunk's cosine similarity to the question is below this.",
@@ -101,7 +101,7 @@ class Settings(BaseSettings):
         "gate (CHATBOT_MIN_RELEVANCE) and the answer checks decline; the model always answers from the documents.",
     )
     decline_confidence: float = Field(
-        default=0.7,
+        default=0.5,
         ge=0.0,
         le=1.0,
         description="The model may decline only when it gives its decline's first token at least this probability "
