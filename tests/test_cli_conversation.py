@@ -58,3 +58,10 @@ def test_follow_up_continues_a_recorded_conversation(tmp_path):
     assert plain.returncode == 0 and "--conversation " in plain.stdout
     bad = chatbot(settings, "ask", "hello", "--conversation", "has spaces in it")
     assert bad.returncode == 2 and "conversation id" in bad.stderr
+
+
+def test_asking_an_empty_knowledge_base_says_how_to_fill_it(tmp_path):
+    settings = make_settings(tmp_path / "home")
+    result = chatbot(settings, "ask", "How long do refunds take?", "--json")
+    assert result.returncode == 0 and json.loads(result.stdout)["refused"]
+    assert "knowledge base is empty" in result.stderr and "chatbot ingest" in result.stderr
