@@ -70,12 +70,11 @@ def cmd_ask(args: argparse.Namespace) -> int:
     from chatbot import conversations
     from chatbot.service import ServiceError
 
-    settings = Settings()
-    if not _has_documents(settings):
+    service = _service()
+    if not service.documents():  # the service's own database connection, not a second one
         print("note: the knowledge base is empty, so every question is declined: index documents with "
               "`chatbot ingest PATH` (`chatbot serve` indexes the sample knowledge base on first start)",
               file=sys.stderr)
-    service = _service(settings)
     try:
         conversation_id = conversations.check_id(args.conversation) if args.conversation else conversations.new_id()
     except ValueError as exc:
