@@ -94,6 +94,20 @@ def test_a_question_whose_answer_was_interrupted_is_answered_not_lost(app_env):
     assert "pending" not in at.session_state and not at.chat_input[0].disabled
 
 
+def test_a_busy_server_says_so_and_leaves_the_chat_box_usable(app_env, monkeypatch):
+    from chatbot.ui import state
+
+    monkeypatch.setenv("CHATBOT_MAX_ACTIVE_ANSWERS", "1")
+    at = started()
+    with state.question_limits().answering() as admitted:  # another customer's answer holds the one place
+        assert admitted
+        at.chat_input[0].set_value("How big is the SL-300 battery?").run()
+    assert not at.exception and any("busy" in w.value for w in at.warning)
+    assert not at.chat_input[0].disabled and "pending" not in at.session_state
+    at.chat_input[0].set_value("How big is the SL-300 battery?").run()  # the place is free again
+    assert "5200" in "\n".join(m.value for m in at.markdown)
+
+
 def test_admin_sign_in_is_throttled_across_reloads(tmp_path, monkeypatch):
     monkeypatch.setenv("CHATBOT_ADMIN_PASSWORD", "s3cret-pw")
     with app_environment(tmp_path, monkeypatch, {"lantern.md": DOC}):

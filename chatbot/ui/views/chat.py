@@ -134,24 +134,19 @@ def answer_pending(question: str) -> None:
     history = [Turn(m["role"], m["content"]) for m in messages]
     with st.chat_message("user"):
         st.markdown(plain(question))
-    with st.chat_message("assistant"):
-        with question_limits().answering() as admitted:
-            if not admitted:
-                st.warning(BUSY)
-                st.session_state.pop("pending", None)
-                return
-            answers: list[Answer] = []
-            notice = ""
-            columns = st.columns(len(arms)) if len(arms) > 1 else [st.container()]
-            for column, arm in zip(columns, arms, strict=True):
-                with column:
-                    if len(arms) > 1:
-                        st.markdown(f"**{ARM_LABELS[arm]}**")
-                    answer = stream_answer(question, history, arm)
-                    if isinstance(answer, str):
-                        notice = answer
-                    else:
-                        answers.append(service.with_groundedness(answer) if len(arms) > 1 else answer)
+    answers: list[Answer] = []
+    notice = BUSY
+    with st.chat_message("assistant"), question_limits().answering() as admitted:
+        columns = st.columns(len(arms)) if len(arms) > 1 else [st.container()]
+        for column, arm in zip(columns, arms, strict=True) if admitted else ():
+            with column:
+                if len(arms) > 1:
+                    st.markdown(f"**{ARM_LABELS[arm]}**")
+                answer = stream_answer(question, history, arm)
+                if isinstance(answer, str):
+                    notice = answer
+                else:
+                    answers.append(service.with_groundedness(answer) if len(arms) > 1 else answer)
     st.session_state.pop("pending", None)
     messages.append({"role": "user", "content": question})
     if answers:
