@@ -17,6 +17,7 @@ from chatbot.config import Settings
 from chatbot.decline_guard import DeclineGuard
 from chatbot.models import InProcessChatModel
 from chatbot.prompts import NOT_FOUND
+from chatbot.repeat_guard import RepeatGuard
 
 
 class LlamaCppChatModel(InProcessChatModel):
@@ -42,7 +43,8 @@ class LlamaCppChatModel(InProcessChatModel):
                 ) -> Iterator[ChatGenerationChunk]:
         n_out = 0
         guard = self._guard(kwargs.get("decline_threshold"))
-        processors = [lambda _ids, logits: guard(logits)] if guard else None
+        repeats = RepeatGuard()
+        processors = [repeats] + ([lambda _ids, logits: guard(logits)] if guard else [])
         with self._lock:  # one llama.cpp context: requests queue instead of interleaving
             for part in self.llm.create_chat_completion(
                 messages=self.chat_messages(messages), max_tokens=kwargs.get("max_new_tokens") or self.max_new_tokens,
@@ -56,7 +58,7 @@ class LlamaCppChatModel(InProcessChatModel):
                     yield ChatGenerationChunk(message=AIMessageChunk(content=piece))
         yield ChatGenerationChunk(message=AIMessageChunk(
             content="", usage_metadata={"input_tokens": 0, "output_tokens": n_out, "total_tokens": n_out},
-            response_metadata=guard.metadata() if guard else {}))
+            response_metadata={**repeats.metadata(), **(guard.metadata() if guard else {})}))
 
     def _guard(self, threshold: float | None) -> DeclineGuard | None:
         if threshold is None:

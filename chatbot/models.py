@@ -21,6 +21,7 @@ from chatbot.config import Settings
 from chatbot.decline_guard import DeclineGuard
 from chatbot.model_files import resolve_chat_model, resolve_embedding_model, resolve_gguf
 from chatbot.prompts import NOT_FOUND
+from chatbot.repeat_guard import RepeatGuard
 
 log = logging.getLogger(__name__)
 
@@ -224,10 +225,13 @@ class LocalChatModel(InProcessChatModel):
             def __call__(self, input_ids, scores, **kw) -> bool:  # noqa: ARG002
                 return cancel.is_set()
 
+        repeats = RepeatGuard()
+
         class _Guard(LogitsProcessor):
-            def __call__(self, input_ids, scores):  # noqa: ARG002
-                if guard is not None and guard.probability is None:
-                    scores[0] = torch.from_numpy(guard(scores[0].float().cpu().numpy())).to(scores)
+            def __call__(self, input_ids, scores):
+                first = guard is not None and guard.probability is None
+                logits = repeats(input_ids[0].tolist(), scores[0].float().cpu().numpy())
+                scores[0] = torch.from_numpy(guard(logits) if first else logits).to(scores)
                 return scores
 
         inputs = self._inputs(messages)
@@ -265,7 +269,7 @@ class LocalChatModel(InProcessChatModel):
         yield ChatGenerationChunk(message=AIMessageChunk(
             content="", usage_metadata={"input_tokens": n_prompt, "output_tokens": n_out,
                                         "total_tokens": n_prompt + n_out},
-            response_metadata=guard.metadata() if guard else {}))
+            response_metadata={**repeats.metadata(), **(guard.metadata() if guard else {})}))
 
     def _decline_token(self) -> int:
         return self.tokenizer.encode(NOT_FOUND, add_special_tokens=False)[0]

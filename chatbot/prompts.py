@@ -53,7 +53,7 @@ HISTORY_TURN_CHARS = 400  # longest part of an earlier turn shown to the rewrite
 
 # Phrases by which a model declines; checked at the start of an answer, case-insensitively.
 _REFUSAL_PATTERNS = re.compile(
-    r"^\W*(i don'?t know|i do not know|i'?m not sure|i cannot find|i can'?t find|i could not find|"
+    r"^\W*((no|sorry|unfortunately|well|hmm)\W+)?(i don'?t know|i do not know|i'?m not sure|i cannot find|i can'?t find|i could not find|"
     r"i couldn'?t find|the (provided )?(documents?|context) (do(es)? not|don'?t) (contain|mention|say|provide|answer|"
     r"include|specify|state)|"
     r"there is no information|no information (is )?(available|provided)|i don'?t have (that|this|enough) "
@@ -221,19 +221,53 @@ def refusal_text(question: str) -> str:
     return REFUSAL_TEXT if looks_english(question) else f"{REFUSAL_TEXT} {ENGLISH_ONLY_NOTE}"
 
 
+# A sentence that only points at the documents ("This is stated in document [1].") states nothing.
+_POINTER = re.compile(
+    r"^(this|that|it|the answer|the information|this information)( is| can be)( found| stated| mentioned| "
+    r"explained| described| given| listed| provided| shown| covered)+ (in|by) (the )?(provided )?"
+    r"(documents?|excerpts?|sources?)( below| above)?( number)?$", re.IGNORECASE)
+# Words a stated fact cannot end on: "The charge is [3]." lost its fact to the citation.
+# ("on", "in" and "with" are left out: "until the light comes on", "Log in.")
+_DANGLING = frozenset("is are was were been a an the of to at for by from and or as than costs takes".split())
+
+
 def is_refusal(answer: str) -> bool:
-    """True when the model declined to answer.
+    """True when the model declined to answer, or wrote something that states nothing.
 
     An answer with nothing but citations, such as the bare "[1] [2] [3]" a small model emits when the
-    documents don't hold the answer, declines too.
+    documents don't hold the answer, declines too; so does one whose every sentence only points at a
+    document or breaks off where its fact should be (a model kept from "I don't know" writes these).
 
     >>> is_refusal("I don't know."), is_refusal("Refunds take 5 days [1]."), is_refusal("[1] [2] [")
     (True, False, True)
     >>> is_refusal("The documents do not answer the question."), is_refusal("[2] I don't know.")
     (True, True)
+    >>> is_refusal("No, I don't know [1]."), is_refusal("This is stated in document [1]."), is_refusal("It is [3].")
+    (True, True, True)
+    >>> is_refusal("No, the lamp is not waterproof [1]."), is_refusal("The fee is waived [2]. See [1].")
+    (False, False)
     """
     rest = re.sub(r"\[[\d,\s]*\]?", " ", answer)  # the answer without its citation marks
-    return bool(_REFUSAL_PATTERNS.match(rest.strip())) or not any(c.isalnum() for c in rest)
+    if _REFUSAL_PATTERNS.match(rest.strip()) or not any(c.isalnum() for c in rest):
+        return True
+    return all(_states_nothing(s) for s in re.split(r"(?<=[.!?])\s+", rest.strip()) if s.strip())
+
+
+def _states_nothing(sentence: str) -> bool:
+    """A sentence (citations removed) that points at the documents or ends where its fact should be.
+
+    >>> _states_nothing("The charge is  ."), _states_nothing("See  ."), _states_nothing("It costs $5.")
+    (True, False, False)
+    >>> _states_nothing("Yes, it is."), _states_nothing("Hold it until the light comes on.")
+    (False, False)
+    """
+    words = re.findall(r"[\w'$€£%-]+", sentence)
+    if not words:
+        return True
+    if _POINTER.match(" ".join(words)):
+        return True
+    yes_no = words[0].lower() in {"yes", "no"}  # "Yes, it is." answers a yes/no question
+    return len(words) > 1 and not yes_no and words[-1].lower() in _DANGLING
 
 
 def cited_numbers(answer: str, n_sources: int) -> list[int]:

@@ -1,0 +1,54 @@
+"""Keeping a small model out of loops.
+
+A small model answering from what it learned (the closed-book and fine-tuned arms) can fall into a loop:
+"available for 1 year, 10 years, 20 years, 30 years, ...". The guard watches the tokens the answer has
+generated so far and bans, at each step, every token that would make some n-gram (4 tokens by default)
+occur more often than `max_repeats` times. A short support answer repeats a 4-token phrase twice at
+most; a third time is a loop. Only the answer's own tokens count, not the prompt's (an answer may quote
+the documents). The in-process backends (llama.cpp, transformers) apply it to every answer."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+
+import numpy as np
+
+NGRAM = 4
+MAX_REPEATS = 2
+
+
+class RepeatGuard:
+    """Called with (all token ids so far, the next token's logits); the first call marks where the prompt
+    ends. Sets to -inf the logits of tokens that would repeat an n-gram a (max_repeats + 1)-th time.
+
+    >>> guard = RepeatGuard(n=2, max_repeats=1)
+    >>> logits = guard([9, 9], np.zeros(4, dtype=np.float32))        # the prompt: nothing generated yet
+    >>> logits = guard([9, 9, 1, 2, 1], np.zeros(4, dtype=np.float32))  # "1 2" seen once, then 1
+    >>> [int(i) for i in np.flatnonzero(np.isinf(logits))]            # 2 would make "1 2" a second time
+    [2]
+    """
+
+    def __init__(self, n: int = NGRAM, max_repeats: int = MAX_REPEATS):
+        self.n, self.max_repeats = n, max_repeats
+        self.prompt_length: int | None = None
+        self.banned_steps = 0  # how many steps had a token banned (reported, for the evaluation)
+
+    def __call__(self, ids: Sequence[int], logits: np.ndarray) -> np.ndarray:
+        if self.prompt_length is None:
+            self.prompt_length = len(ids)
+        out = [int(i) for i in ids[self.prompt_length:]]
+        if len(out) < self.n - 1:
+            return logits
+        counts: dict[tuple[int, ...], int] = defaultdict(int)
+        for start in range(len(out) - self.n + 1):
+            counts[tuple(out[start:start + self.n])] += 1
+        head = tuple(out[len(out) - self.n + 1:])
+        banned = [gram[-1] for gram, count in counts.items() if gram[:-1] == head and count >= self.max_repeats]
+        if banned:
+            self.banned_steps += 1
+            logits[banned] = -np.inf
+        return logits
+
+    def metadata(self) -> dict[str, int]:
+        return {"repeat_bans": self.banned_steps}
