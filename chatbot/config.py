@@ -64,6 +64,11 @@ class Settings(BaseSettings):
         "(4x faster prompt reading than emulated bf16), bfloat16 where the CPU has it, float16 on GPU.",
     )
     torch_threads: int | None = Field(default=None, description="CPU threads for torch; default all cores.")
+    pair_model: str = Field(
+        default="",
+        description="Model that writes the fine-tuning question/answer pairs from the chunks (chatbot/finetune/"
+        "pairs.py); empty: the chat model. Written pairs are cached per chunk in HOME/finetune.",
+    )
 
     # --- ingestion and retrieval -------------------------------------------------------------
     chunk_size: int = Field(default=900, ge=100, description="Largest chunk, in characters.")

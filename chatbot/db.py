@@ -21,6 +21,7 @@ from sqlalchemy import (
     Text,
     create_engine,
     event,
+    select,
 )
 
 from chatbot import migrations
@@ -108,6 +109,16 @@ jobs = Table(
     Column("error", Text, nullable=False),
     Column("result", String(500), nullable=False),  # the model's name, the report's folder, ...
 )
+
+
+def changes_since(engine: Engine, version: int) -> list[tuple[str, str]]:
+    """(doc_id, last action) for each document changed after knowledge-base `version`."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(kb_changes.c.doc_id, kb_changes.c.action).where(kb_changes.c.version > version)
+            .order_by(kb_changes.c.version)
+        ).all()
+    return list({doc_id: action for doc_id, action in rows}.items())
 
 
 def now() -> datetime:

@@ -41,7 +41,20 @@ class TrainingJob:
     cancel: threading.Event = field(default_factory=threading.Event)
     id: int | None = None  # its row in the jobs table
 
+    phase: str = "pairs"  # "pairs" (writing question/answer pairs), then "train"
+    pairs_done: int = 0
+    pairs_total: int = 0
+
+    def pair_progress(self, done: int, total: int) -> None:
+        """Called after each chunk's pairs are written; stops the job when it was cancelled."""
+        self.pairs_done, self.pairs_total = done, total
+        if self.cancel.is_set():
+            from chatbot.finetune.train import TrainingCancelled
+
+            raise TrainingCancelled("Fine-tuning was cancelled; no model was saved.")
+
     def progress(self, step: int, total: int, loss: float) -> None:
+        self.phase = "train"
         self.step, self.total = step, total
         self.losses.append((step, float(loss)))
 

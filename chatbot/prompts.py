@@ -53,7 +53,8 @@ HISTORY_TURN_CHARS = 400  # longest part of an earlier turn shown to the rewrite
 
 # Phrases by which a model declines; checked at the start of an answer, case-insensitively.
 _REFUSAL_PATTERNS = re.compile(
-    r"^\W*((no|sorry|unfortunately|well|hmm)\W+)?(i don'?t know|i do not know|i'?m not sure|i cannot find|i can'?t find|i could not find|"
+    r"^\W*((no|sorry|unfortunately|well|hmm)\W+)?"
+    r"(i don'?t know|i do not know|i'?m not sure|i cannot find|i can'?t find|i could not find|"
     r"i couldn'?t find|the (provided )?(documents?|context) (do(es)? not|don'?t) (contain|mention|say|provide|answer|"
     r"include|specify|state)|"
     r"there is no information|no information (is )?(available|provided)|i don'?t have (that|this|enough) "

@@ -88,6 +88,7 @@ class Service:
         self.selector = ExcerptSelector(self.embeddings, self.retriever.idf, query_vector=self.retriever.query_vector)
         self._chat_model = chat_model
         self._finetuned: dict[str, BaseChatModel] = {}  # loaded fine-tuned models by folder path
+        self._pair_writer: BaseChatModel | None = None  # CHATBOT_PAIR_MODEL, loaded when training needs it
         self.training: jobs.TrainingJob | None = None  # the latest background fine-tuning job
         self.evaluation: jobs.EvaluationJob | None = None  # the latest background evaluation
         self._model_lock = threading.Lock()
@@ -149,14 +150,42 @@ class Service:
         tickets = tickets or self.default_tickets()
 
         def work(job: jobs.TrainingJob) -> registry.ModelRecord:
-            from chatbot.finetune.train import finetune
-
-            return finetune(self.settings, tickets=tickets, chunks=self.store.chunks(),
-                            kb_version=self.store.version(), preset=preset, name=name,
-                            progress=job.progress, cancel=job.cancel)
+            return self.train(preset, tickets, name, progress=job.progress, cancel=job.cancel,
+                              pair_progress=job.pair_progress)
 
         jobs.start(job, work, self.engine)
         return job
+
+    def train(self, preset: str = "quick", tickets: Path | None = None, name: str | None = None,
+              **options) -> registry.ModelRecord:
+        """Fine-tune on the tickets and the current KB in the foreground (chatbot/finetune/kb_training.py);
+        `options`: progress, cancel, pair_progress, base, max_steps."""
+        from chatbot.finetune.kb_training import train_on_kb
+
+        return train_on_kb(self, preset, tickets, name, **options)
+
+    # What fine-tuning reads from the knowledge base (chatbot/finetune/kb_training.KnowledgeBase).
+    def kb_chunks(self) -> list[Chunk]:
+        return self.store.chunks()
+
+    def kb_version(self) -> int:
+        return self.store.version()
+
+    def search(self, question: str, k: int) -> list[Source]:
+        return self.retriever.retrieve(question, k)
+
+    def excerpts(self, question: str, texts: Sequence[str]) -> list[str]:
+        """What the RAG prompt would quote of `texts` for `question` (chatbot/evidence.py)."""
+        return self.selector.select(question, texts, self.settings.context_chars)
+
+    def pair_writer(self) -> tuple[BaseChatModel, str]:
+        """The model that writes fine-tuning pairs (CHATBOT_PAIR_MODEL, default the chat model), its name."""
+        if not self.settings.pair_model:
+            return self.chat_model, self.model_name(self.chat_model)
+        with self._model_lock:
+            if self._pair_writer is None:
+                self._pair_writer = make_chat_model(self.settings, self.settings.pair_model)
+        return self._pair_writer, self.settings.pair_model
 
     def start_evaluation(self, arms: Sequence[Mode], dataset: Path | None = None,
                          limit: int | None = None) -> jobs.EvaluationJob:

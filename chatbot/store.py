@@ -87,13 +87,7 @@ class KnowledgeStore:
 
     def changes_since(self, version: int) -> list[tuple[str, str]]:
         """(doc_id, last action) for each document changed after `version`."""
-        with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(db.kb_changes.c.doc_id, db.kb_changes.c.action)
-                .where(db.kb_changes.c.version > version)
-                .order_by(db.kb_changes.c.version)
-            ).all()
-        return list({doc_id: action for doc_id, action in rows}.items())
+        return db.changes_since(self.engine, version)
 
     def chunks(self) -> list[Chunk]:
         """Every current chunk (for the keyword index)."""

@@ -160,9 +160,10 @@ def test_cli_models_list_use_delete(tmp_path: Path, monkeypatch, capsys) -> None
     args = _parse(["models", "list", "--json"])
     assert args.func(args) == 0
     listed = json.loads(capsys.readouterr().out)
-    assert listed == [record.summary()]
+    assert listed == [{**record.summary(), "stale": False, "documents_changed": 0}]
     assert set(listed[0]) == {"name", "base_model", "method", "hyperparams", "train_loss", "val_loss",
-                              "trained_at", "data_sha256", "kb_version", "duration_s"}
+                              "trained_at", "data_sha256", "kb_version", "duration_s", "arms", "figures",
+                              "stale", "documents_changed"}
 
     args = _parse(["models", "use", "cli-model"])
     assert args.func(args) == 0 and registry.get_active(Settings()) == record

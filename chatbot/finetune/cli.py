@@ -47,7 +47,7 @@ def add_parser(subparsers) -> None:
 
 
 def cmd_finetune(args: argparse.Namespace) -> int:
-    from chatbot.finetune.train import TrainingCancelled, finetune
+    from chatbot.finetune.train import TrainingCancelled
     from chatbot.service import make_service
 
     settings = Settings()
@@ -56,19 +56,24 @@ def cmd_finetune(args: argparse.Namespace) -> int:
         print(f"error: no tickets file at {tickets}", file=sys.stderr)
         return 2
     service = make_service(settings)
-    chunks, kb_version = service.store.chunks(), service.store.version()
-    print(f"training data: {tickets or 'no tickets file'} + {len(chunks)} indexed chunks "
-          f"(KB version {kb_version})", flush=True)
+    print(f"training data: {tickets or 'no tickets file'} + {len(service.kb_chunks())} indexed chunks "
+          f"(KB version {service.kb_version()})", flush=True)
     started = time.perf_counter()
+    last = [0.0]
+
+    def pair_progress(done: int, total: int) -> None:
+        now = time.perf_counter()
+        if done == total or now - last[0] >= 10:
+            last[0] = now
+            print(f"writing question/answer pairs: chunk {done}/{total}  {now - started:6.0f}s", flush=True)
 
     def progress(step: int, total: int, loss: float) -> None:
         elapsed = time.perf_counter() - started
         print(f"step {step:>4}/{total}  loss {loss:.4f}  {elapsed:6.0f}s", flush=True)
 
     try:
-        record = finetune(settings, base=args.base, tickets=tickets, chunks=chunks, kb_version=kb_version,
-                          preset=args.preset, name=args.name, progress=progress,
-                          max_steps=args.max_steps)
+        record = service.train(args.preset, tickets, args.name, progress=progress, pair_progress=pair_progress,
+                               base=args.base, max_steps=args.max_steps)
     except KeyboardInterrupt:
         print("\ninterrupted: no model was saved", file=sys.stderr)
         return 130
@@ -76,8 +81,13 @@ def cmd_finetune(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(f"saved {record.name} to {record.path}")
+    figures = record.figures
     print(f"train loss {_fmt(record.train_loss)}, validation loss {_fmt(record.val_loss)} "
           f"(before: {_fmt(record.hyperparams.get('val_loss_before'))}), {record.duration_s:.0f}s")
+    print(f"{figures.get('train_rows')} training rows ({record.hyperparams.get('sources')}), "
+          f"{figures.get('steps')} steps (best {figures.get('best_step')}, stopped: {figures.get('stopped')}), "
+          f"pairs written {figures.get('pairs', {}).get('kept', 0)} in {figures.get('pairs_s', 0):.0f}s, "
+          f"peak memory {figures.get('peak_rss_mb')} MB; serves the {' and '.join(record.arms)} arms")
     if args.use:
         registry.set_active(settings, record.name)
         print(f"{record.name} is now the active fine-tuned model")
@@ -89,14 +99,17 @@ def cmd_finetune(args: argparse.Namespace) -> int:
 def cmd_models_list(args: argparse.Namespace) -> int:
     settings = Settings()
     records = registry.list_models(settings)
+    changed = _documents_changed(settings, records)
     if args.json:
-        print(json.dumps([r.summary() for r in records], indent=2))
+        print(json.dumps([{**r.summary(), "stale": changed[r.name] > 0, "documents_changed": changed[r.name]}
+                          for r in records], indent=2))
         return 0
     active = registry.get_active(settings)
     for r in records:
         mark = "*" if active and active.name == r.name else " "
+        stale = f"  STALE: {changed[r.name]} documents changed since" if changed[r.name] else ""
         print(f"{mark} {r.name:<48} {r.method:<4} {r.base_model:<40} val {_fmt(r.val_loss)}  "
-              f"KB v{r.kb_version}  {r.trained_at}")
+              f"KB v{r.kb_version}  {r.trained_at}{stale}")
     print(f"{len(records)} fine-tuned models" + ("  (* active)" if active else ""))
     return 0
 
@@ -119,6 +132,19 @@ def cmd_models_use(args: argparse.Namespace) -> int:
         return 1
     print(f"{record.name} is now the active fine-tuned model")
     return 0
+
+
+def _documents_changed(settings: Settings, records: list[registry.ModelRecord]) -> dict[str, int]:
+    """How many documents changed since each model was trained (read from the database only)."""
+    if not records:
+        return {}
+    from chatbot.db import changes_since, open_database
+
+    engine = open_database(settings.database)
+    try:
+        return {r.name: len(changes_since(engine, r.kb_version)) for r in records}
+    finally:
+        engine.dispose()
 
 
 def _default_tickets(settings: Settings) -> Path | None:

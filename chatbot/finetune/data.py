@@ -16,7 +16,14 @@ Where the pairs come from
    - answer: the section body, trimmed to about 400 characters at a sentence (or line) boundary.
 
    The answer is always text of the source chunk, so every derived pair is answerable from the chunk
-   it came from; no language model writes or rewrites anything.
+   it came from.
+4. **Written pairs** (`chatbot/finetune/pairs.py`): several customer-style questions per chunk with
+   short answers, written by the answer model and kept only when they pass a round trip (the question
+   retrieves its chunk, the answer's words are the chunk's). When there are any, they replace the
+   templated section pairs of 3, which teach a model little (one wording per fact).
+5. **RAG-prompt rows** (`chatbot/finetune/raft.py`) for the chunk-derived pairs: the question with the
+   excerpts the retriever finds for it, answered with a citation, or declined when the answer's excerpt
+   was left out. They teach the hybrid arm to read documents.
 
 Then
 ----
@@ -40,7 +47,7 @@ import io
 import json
 import re
 import unicodedata
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -72,7 +79,7 @@ class QAPair:
     question: str
     answer: str
     source: str = ""
-    kind: str = "ticket"  # "ticket", "faq" or "section"
+    kind: str = "ticket"  # "ticket", "faq", "section" or "generated" (written by a model, pairs.py)
 
 
 @dataclass(frozen=True)
@@ -272,9 +279,14 @@ def build_training_data(
     val_fraction: float = 0.1,
     answer_chars: int = ANSWER_CHARS,
     salt: str = SPLIT_SALT,
+    generated: Sequence[QAPair] = (),
+    raft: Callable[[Sequence[QAPair]], list[Row]] | None = None,
 ) -> TrainingData:
     """Tickets + pairs derived from `chunks` -> deduplicated, exclusion-filtered, split rows.
 
+    `generated` holds pairs a model wrote from the chunks (chatbot/finetune/pairs.py); when there are
+    any they replace the templated section pairs (FAQ pairs stay). `raft(pairs)` turns the chunk-derived
+    pairs of each side of the split into RAG-prompt rows (chatbot/finetune/raft.py), added to that side.
     `exclude` holds questions that must never be trained on (e.g. evaluation questions); they are
     compared normalised, so case and punctuation differences don't let one slip through.
 
@@ -284,14 +296,21 @@ def build_training_data(
     (1, 1, 1)
     """
     banned = {normalise_question(q) for q in exclude}
-    candidates = list(tickets) + pairs_from_chunks(chunks, answer_chars)
+    derived = pairs_from_chunks(chunks, answer_chars)
+    if generated:
+        derived = [p for p in derived if p.kind == "faq"] + list(generated)
+    candidates = list(tickets) + derived
     unique = dedupe(candidates)
     kept = [p for p in unique if normalise_question(p.question) not in banned]
-    train = [to_row(p) for p in kept if not is_validation(p.question, val_fraction, salt)]
-    validation = [to_row(p) for p in kept if is_validation(p.question, val_fraction, salt)]
+    train_pairs = [p for p in kept if not is_validation(p.question, val_fraction, salt)]
+    val_pairs = [p for p in kept if is_validation(p.question, val_fraction, salt)]
+    train, validation = [to_row(p) for p in train_pairs], [to_row(p) for p in val_pairs]
+    if raft is not None:
+        train += raft([p for p in train_pairs if p.kind != "ticket"])
+        validation += raft([p for p in val_pairs if p.kind != "ticket"])
     sources: dict[str, int] = {}
-    for pair in kept:
-        sources[pair.kind] = sources.get(pair.kind, 0) + 1
+    for kind in [p.kind for p in kept] + [str(r.get("kind")) for r in train + validation if r.get("kind")]:
+        sources[kind] = sources.get(kind, 0) + 1
     return TrainingData(train=train, validation=validation, data_sha256=rows_sha256(train),
                         n_pairs=len(kept), n_duplicates=len(candidates) - len(unique),
                         n_excluded=len(unique) - len(kept), sources=sources)

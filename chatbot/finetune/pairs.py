@@ -3,7 +3,7 @@
 A model learns a fact by fine-tuning only when it sees it asked several ways; one templated question per
 section does not teach it. So the answer model reads each chunk and writes several customer-style
 questions about it, one fact each, with a short answer in the chunk's own words. A pair is kept only if
-it passes a round trip:
+it is well formed (a question, an answer that is not a heading) and passes a round trip:
 
 - **retrieval**: the question, searched with the product's own retriever, finds its chunk among the top
   `k` (the question is about this chunk and is worded so a customer's question would find it);
@@ -21,7 +21,7 @@ import json
 import logging
 import re
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from langchain_core.language_models import BaseChatModel
@@ -34,7 +34,7 @@ from chatbot.types import Chunk, Source
 log = logging.getLogger(__name__)
 
 PROMPT_VERSION = "pairs-v1"  # part of the cache key: change it when the prompt changes
-MIN_BODY_CHARS = 60  # chunks shorter than this (a heading, a stub) get no questions
+MIN_BODY_CHARS = 25  # chunks with less text than this (a heading, a stub) get no questions
 MIN_ANSWER_SUPPORT = 0.8
 PAIR_INSTRUCTION = (
     "Below is a passage from a company's help centre. Write {n} different questions that a customer might "
@@ -57,14 +57,12 @@ class PairStats:
     cached_chunks: int = 0
     candidates: int = 0
     kept: int = 0
-    failed_retrieval: int = 0
+    failed_form: int = 0
     failed_grounding: int = 0
-    dropped: dict[str, int] = field(default_factory=dict)
+    failed_retrieval: int = 0
 
     def to_dict(self) -> dict:
-        return {"chunks": self.chunks, "cached_chunks": self.cached_chunks, "candidates": self.candidates,
-                "kept": self.kept, "failed_retrieval": self.failed_retrieval,
-                "failed_grounding": self.failed_grounding}
+        return asdict(self)
 
 
 def pair_messages(chunk: Chunk, n: int) -> list[dict[str, str]]:
@@ -108,8 +106,25 @@ def answer_support(answer: str, chunk_text: str) -> float:
     return len(words & content_tokens(chunk_text)) / len(words)
 
 
+def well_formed(question: str, answer: str, chunk: Chunk) -> bool:
+    r"""A real question (ends with "?", four words or more) with an answer that is not a heading of the chunk
+    or a leftover of the format.
+
+    >>> c = Chunk("d:0", "d", 0, "Shipping > Stores\nUse the store of your country.", "Shipping", "Stores", "s.md")
+    >>> well_formed("Which store should I order from?", "The store of your country.", c)
+    True
+    >>> well_formed("Which store to use?", "Shipping > Stores", c), well_formed("Stores.", "Use it.", c)
+    (False, False)
+    """
+    first_line = chunk.text.split("\n", 1)[0].casefold()
+    return (question.rstrip().endswith("?") and len(question.split()) >= 4 and "q:" not in answer.casefold()
+            and answer.strip().rstrip(".").casefold() not in first_line)
+
+
 def round_trip(question: str, answer: str, chunk: Chunk, retrieve: Retrieve, k: int) -> str:
-    """"" when the pair passes, else why not ("retrieval" or "grounding")."""
+    """"" when the pair passes, else why not ("form", "grounding" or "retrieval")."""
+    if not well_formed(question, answer, chunk):
+        return "form"
     if answer_support(answer, chunk.text) < MIN_ANSWER_SUPPORT:
         return "grounding"
     if chunk.chunk_id not in [s.chunk_id for s in list(retrieve(question))[:k]]:
@@ -174,7 +189,9 @@ def write_pairs(chunks: Sequence[Chunk], model: BaseChatModel, model_name: str, 
         for question, answer in candidates:
             stats.candidates += 1
             verdict = round_trip(question, answer, chunk, retrieve, k)
-            if verdict == "grounding":
+            if verdict == "form":
+                stats.failed_form += 1
+            elif verdict == "grounding":
                 stats.failed_grounding += 1
             elif verdict == "retrieval":
                 stats.failed_retrieval += 1

@@ -45,6 +45,8 @@ class ModelRecord:
     duration_s: float
     path: str
     loss_history: list[dict[str, float]] = field(default_factory=list)  # [{"step", "loss"}, ...]
+    arms: list[str] = field(default_factory=lambda: ["finetuned"])  # the arms it was trained for
+    figures: dict[str, Any] = field(default_factory=dict)  # steps, rows, times, peak memory, pairs written
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -52,7 +54,7 @@ class ModelRecord:
     def summary(self) -> dict[str, Any]:
         """The fields `chatbot models list --json` prints (no path, no loss history)."""
         keys = ("name", "base_model", "method", "hyperparams", "train_loss", "val_loss", "trained_at",
-                "data_sha256", "kb_version", "duration_s")
+                "data_sha256", "kb_version", "duration_s", "arms", "figures")
         return {k: getattr(self, k) for k in keys}
 
     @classmethod

@@ -63,7 +63,12 @@ class Preset:
     max_length: int = 192
     epochs: int = 1
     max_steps: int | None = None  # cap on optimizer steps (None: `epochs` full passes)
+    max_minutes: float | None = None  # stop at the next evaluation after this much training time
+    eval_steps: int = 8  # validation loss every this many steps; the best weights are kept
+    patience: int = 2  # stop after this many evaluations without a better validation loss
     max_val_rows: int = 48
+    pairs_per_chunk: int = 3  # questions the answer model writes per chunk (chatbot/finetune/pairs.py)
+    raft: bool = True  # add RAG-prompt examples (chatbot/finetune/raft.py) so the hybrid arm reads documents
     warmup_ratio: float = 0.05
     weight_decay: float = 0.0
     val_fraction: float = 0.1
@@ -74,9 +79,10 @@ class Preset:
 
 
 PRESETS: dict[str, Preset] = {
-    "quick": Preset(base=PACKAGED_SMALL_CHAT, method="full", learning_rate=1e-4, max_steps=32),
-    "standard": Preset(base=PACKAGED_LIGHT_CHAT, method="lora", learning_rate=2e-4, max_length=256,
-                       max_steps=96, max_val_rows=64),
+    "quick": Preset(base=PACKAGED_SMALL_CHAT, method="full", learning_rate=1e-4, max_length=448, epochs=3,
+                    max_minutes=7.0, eval_steps=10, max_val_rows=32, pairs_per_chunk=3),
+    "standard": Preset(base=PACKAGED_LIGHT_CHAT, method="lora", learning_rate=2e-4, max_length=448, epochs=2,
+                       max_minutes=45.0, eval_steps=10, max_val_rows=48, pairs_per_chunk=4),
 }
 
 
@@ -148,12 +154,17 @@ def finetune(
     exclude: Collection[str] = (),
     max_steps: int | None = None,
     overrides: dict[str, Any] | None = None,
+    generated: Sequence[QAPair] = (),
+    raft: Callable[[Sequence[QAPair]], list[Row]] | None = None,
+    figures: dict[str, Any] | None = None,
 ) -> ModelRecord:
     """Fine-tune `base` (default: the preset's) on tickets + pairs derived from `chunks`, save it under
     HOME/models/finetuned/NAME and return its record.
 
-    `progress(step, total_steps, loss)` is called after every optimizer step; setting `cancel` stops
-    training before the next step and raises TrainingCancelled (nothing is saved). Questions in
+    `generated` are model-written pairs (pairs.py) and `raft` builds RAG-prompt rows from pairs (raft.py,
+    used when the preset's `raft` is on); `figures` (e.g. pair-writing time) go into the record with the
+    run's own. `progress(step, total_steps, loss)` is called after every optimizer step; setting `cancel`
+    stops training before the next step and raises TrainingCancelled (nothing is saved). Questions in
     `exclude` are never trained on. `max_steps` and `overrides` (Preset field -> value) adjust the preset.
     """
     started = time.perf_counter()
@@ -170,7 +181,8 @@ def finetune(
         raise RegistryError(f"A fine-tuned model named {name!r} already exists.")
 
     ticket_pairs: list[QAPair] = load_tickets(tickets) if tickets else []
-    data = build_training_data(ticket_pairs, chunks, exclude=exclude, val_fraction=config.val_fraction)
+    data = build_training_data(ticket_pairs, chunks, exclude=exclude, val_fraction=config.val_fraction,
+                               generated=generated, raft=raft if config.raft else None)
     if not data.train:
         raise ValueError("No training rows: give a tickets file or index some documents first.")
     log.info("training data: %d train / %d validation rows (%s)", len(data.train), len(data.validation),
@@ -189,7 +201,9 @@ def finetune(
             hyperparams=run.hyperparams(preset), train_loss=run.train_loss, val_loss=run.val_loss,
             trained_at=datetime.now(UTC).isoformat(timespec="seconds"), data_sha256=data.data_sha256,
             kb_version=kb_version, duration_s=round(time.perf_counter() - started, 1),
-            path=str(root / name), loss_history=run.history)
+            path=str(root / name), loss_history=run.history,
+            arms=["finetuned", "hybrid"] if any(r.get("kind") == "raft" for r in data.train) else ["finetuned"],
+            figures={**(figures or {}), **run.figures(), "total_s": round(time.perf_counter() - started, 1)})
         write_record(record, tmp)
         os.replace(tmp, root / name)
     except BaseException:
@@ -217,6 +231,14 @@ class _Run:
         self.steps = 0
         self.n_train = self.n_val = 0
         self.device = "cpu"
+        self.train_s = 0.0
+        self.best_loss: float | None = None
+        self.best_step = 0
+        self.best_weights: dict[str, Any] | None = None
+        self.stopped_early = ""  # why training stopped before its last step ("patience", "time")
+        self.evaluations_without_gain = 0
+        self.train_started = 0.0
+        self.training = False  # inside trainer.train(): evaluations there count towards early stopping
 
     def train(self):
         import tempfile
@@ -241,7 +263,8 @@ class _Run:
 
         with tempfile.TemporaryDirectory(prefix="chatbot-finetune-") as scratch:
             args = TrainingArguments(
-                output_dir=scratch, save_strategy="no", eval_strategy="no", report_to="none",
+                output_dir=scratch, save_strategy="no", report_to="none",
+                eval_strategy="steps" if val_ex else "no", eval_steps=cfg.eval_steps,
                 disable_tqdm=True, logging_steps=1, seed=cfg.seed, use_cpu=not gpu,
                 bf16=gpu and torch.cuda.is_bf16_supported(), dataloader_num_workers=0,
                 per_device_train_batch_size=cfg.batch_size, per_device_eval_batch_size=cfg.batch_size,
@@ -261,10 +284,24 @@ class _Run:
             self.val_loss_before = self._evaluate(trainer)
             if self.val_loss_before is not None:
                 self.history.append({"step": 0, "val_loss": self.val_loss_before})
-            trainer.train()
-            self.val_loss = self._evaluate(trainer)
-        if self.val_loss is not None:
-            self.history.append({"step": self.steps, "val_loss": self.val_loss})
+                self.on_evaluate(trainer.model, self.val_loss_before)  # the loss to beat
+            self.train_started = time.perf_counter()
+            self.training = True
+            try:
+                trainer.train()
+            finally:
+                self.training = False
+            self.train_s = time.perf_counter() - self.train_started
+            last = [h for h in self.history if "val_loss" in h][-1:]
+            if last and last[0]["step"] == self.steps and self.steps:  # the Trainer evaluated at the last step
+                self.val_loss = last[0]["val_loss"]
+            else:
+                self.val_loss = self._evaluate(trainer)
+                if self.val_loss is not None:
+                    self.history.append({"step": self.steps, "val_loss": self.val_loss})
+        if self.best_weights is not None and self.best_loss is not None and self.best_loss < self.val_loss:
+            trainer.model.load_state_dict(self.best_weights, strict=False)  # back to the best evaluation
+            self.val_loss = self.best_loss
         recent = [h["loss"] for h in self.history if "loss" in h][-10:]
         self.train_loss = round(sum(recent) / len(recent), 4) if recent else None
         model = trainer.model
@@ -301,6 +338,31 @@ class _Run:
         if self.cancel is not None and self.cancel.is_set():
             raise TrainingCancelled("Fine-tuning was cancelled; no model was saved.")
 
+    def on_evaluate(self, model, loss: float) -> bool:
+        """Keep the weights when `loss` is the best validation loss so far; True when training should stop
+        (no gain for `patience` evaluations in a row, or over the time budget)."""
+        if self.best_loss is None or loss < self.best_loss - 1e-4:
+            self.best_loss, self.best_step, self.evaluations_without_gain = loss, self.steps, 0
+            self.best_weights = {k: v.detach().clone() for k, v in model.named_parameters() if v.requires_grad}
+        else:
+            self.evaluations_without_gain += 1
+        if not self.training:
+            return False
+        if self.evaluations_without_gain >= self.config.patience:
+            self.stopped_early = "patience"
+        elif self.config.max_minutes and time.perf_counter() - self.train_started > 60 * self.config.max_minutes:
+            self.stopped_early = "time"
+        return bool(self.stopped_early)
+
+    def figures(self) -> dict[str, Any]:
+        """The run's figures for the model record: steps, rows, training time, best step, peak memory."""
+        import resource
+
+        return {"steps": self.steps, "train_rows": self.n_train, "val_rows": self.n_val,
+                "train_s": round(self.train_s, 1), "best_step": self.best_step,
+                "stopped": self.stopped_early or "end",
+                "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
+
     def on_step(self, step: int, total: int, loss: float) -> None:
         self.steps = step
         self.history.append({"step": step, "loss": round(loss, 4)})
@@ -327,12 +389,25 @@ def _watch(run: _Run):
         def on_step_begin(self, args, state, control, **kwargs):  # noqa: ARG002
             run.check_cancel()
 
+        def on_step_end(self, args, state, control, **kwargs):  # noqa: ARG002
+            budget = run.config.max_minutes
+            if budget and time.perf_counter() - run.train_started > 60 * budget:
+                run.stopped_early = "time"
+                control.should_training_stop = True
+
         def on_prediction_step(self, args, state, control, **kwargs):  # noqa: ARG002
             run.check_cancel()
 
         def on_log(self, args, state, control, logs=None, **kwargs):  # noqa: ARG002
             if logs and "loss" in logs:
                 run.on_step(state.global_step, state.max_steps, float(logs["loss"]))
+
+        def on_evaluate(self, args, state, control, metrics=None, model=None, **kwargs):  # noqa: ARG002
+            if run.training and metrics and "eval_loss" in metrics and model is not None:
+                loss = round(float(metrics["eval_loss"]), 4)
+                run.history.append({"step": state.global_step, "val_loss": loss})
+                if run.on_evaluate(model, loss):
+                    control.should_training_stop = True
 
     return Watch()
 

@@ -25,7 +25,12 @@ def training_status() -> None:
         return
     st.subheader(f"Training ({job.preset} preset)")
     if job.running:
-        st.progress(job.fraction, text=f"Step {job.step} of {job.total or '…'}")
+        if job.phase == "pairs":
+            share = job.pairs_done / job.pairs_total if job.pairs_total else 0.0
+            st.progress(share, text=f"Writing question/answer pairs from the documents: chunk {job.pairs_done} "
+                                    f"of {job.pairs_total or '…'} (written once per chunk, then reused)")
+        else:
+            st.progress(job.fraction, text=f"Step {job.step} of {job.total or '…'}")
         if st.button("Cancel training"):
             job.cancel.set()
     elif job.status == "done":
@@ -77,6 +82,12 @@ for record in reversed(records):
         st.caption(f"{record.base_model} · {record.method} · trained {record.trained_at} in "
                    f"{record.duration_s:.0f}s · train loss {record.train_loss or 0:.3f} · "
                    f"validation loss {record.val_loss or 0:.3f}")
+        if record.figures:
+            f = record.figures
+            st.caption(f"{f.get('train_rows', '?')} training rows ({f.get('pairs', {}).get('kept', 0)} written "
+                       f"question/answer pairs), {f.get('steps', '?')} steps (stopped: {f.get('stopped', '?')}), "
+                       f"peak memory {f.get('peak_rss_mb', '?')} MB · serves the {' and '.join(record.arms)} "
+                       f"arm{'s' if len(record.arms) > 1 else ''}")
         if changed:
             st.warning(f"Trained on KB version {record.kb_version}; {changed} document"
                        f"{'s' if changed != 1 else ''} changed since "

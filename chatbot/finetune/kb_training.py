@@ -1,0 +1,74 @@
+"""Fine-tuning on the live knowledge base, as `chatbot finetune` and the Models page start it: write the
+question/answer pairs from the indexed chunks (pairs.py, cached), build the RAG-prompt rows with the
+product's own retriever and excerpt selection (raft.py), then train (train.py)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+from langchain_core.language_models import BaseChatModel
+
+from chatbot.config import Settings
+from chatbot.finetune.data import QAPair, Row
+from chatbot.finetune.pairs import PairCache, write_pairs
+from chatbot.finetune.raft import RaftInputs, raft_rows
+from chatbot.finetune.registry import ModelRecord
+from chatbot.finetune.train import PRESETS, Progress, finetune
+from chatbot.types import Chunk, Source
+
+PairProgress = Callable[[int, int], None]
+
+
+class KnowledgeBase(Protocol):
+    """What training needs from the service."""
+
+    settings: Settings
+
+    def kb_chunks(self) -> list[Chunk]: ...
+    def kb_version(self) -> int: ...
+    def search(self, question: str, k: int) -> list[Source]: ...
+    def excerpts(self, question: str, texts: Sequence[str]) -> list[str]: ...
+    def pair_writer(self) -> tuple[BaseChatModel, str]: ...
+
+
+def pair_cache_path(settings: Settings) -> Path:
+    return settings.home / "finetune" / "pairs-cache.jsonl"
+
+
+def written_pairs(kb: KnowledgeBase, chunks: Sequence[Chunk], per_chunk: int,
+                  progress: PairProgress | None = None) -> tuple[list[QAPair], dict[str, Any]]:
+    """The round-trip-checked pairs of every chunk (cached ones are not written again) and the figures of
+    writing them."""
+    started = time.perf_counter()
+    model, name = kb.pair_writer()
+    pairs, stats = write_pairs(chunks, model, name, lambda q: kb.search(q, 5), per_chunk=per_chunk, k=5,
+                               cache=PairCache(pair_cache_path(kb.settings)), progress=progress)
+    return pairs, {"pairs": stats.to_dict(), "pair_model": name, "pairs_s": round(time.perf_counter() - started, 1)}
+
+
+def train_on_kb(kb: KnowledgeBase, preset: str = "quick", tickets: Path | None = None, name: str | None = None,
+                progress: Progress | None = None, cancel: threading.Event | None = None,
+                pair_progress: PairProgress | None = None, base: str | None = None,
+                max_steps: int | None = None) -> ModelRecord:
+    if preset not in PRESETS:
+        raise ValueError(f"Unknown preset {preset!r}; use one of {', '.join(PRESETS)}")
+    chunks, version = kb.kb_chunks(), kb.kb_version()
+    config = PRESETS[preset]
+    generated, figures = written_pairs(kb, chunks, config.pairs_per_chunk, pair_progress) if chunks else ([], {})
+    inputs = RaftInputs(retrieve=kb.search, top_k=kb.settings.top_k, chunks={c.chunk_id: c for c in chunks},
+                        select=kb.excerpts)
+
+    def raft(pairs: Sequence[QAPair]) -> list[Row]:
+        return raft_rows(pairs, inputs)
+
+    if cancel is not None and cancel.is_set():
+        from chatbot.finetune.train import TrainingCancelled
+
+        raise TrainingCancelled("Fine-tuning was cancelled; no model was saved.")
+    return finetune(kb.settings, base=base, tickets=tickets, chunks=chunks, kb_version=version, preset=preset,
+                    name=name, progress=progress, cancel=cancel, max_steps=max_steps, generated=generated,
+                    raft=raft, figures=figures)
