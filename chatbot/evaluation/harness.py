@@ -192,6 +192,7 @@ def score_item(question: Question, answer: Answer, retrieved: list[str] | None,
                       rouge_l_recall=metrics.rouge_l_recall(text, refs), bleu=metrics.bleu(text, refs))
     if question.answerable is not None:
         scores["refusal_correct"] = float(answer.refused == (question.answerable is False))
+    scores["loops"] = float(metrics.loops(answer.text))
     return scores
 
 
@@ -224,7 +225,8 @@ def summarize_arm(arm: str, questions: Sequence[Question], items: Sequence[dict[
     refusal_ci = metrics.bootstrap_ci(pairs, seed=seed + 99, stat=metrics.refusal_f1) if pairs else None
     ci["refusal_f1"] = [round(x, 4) for x in refusal_ci] if refusal_ci and refusal["f1"] is not None else None
     return {"n": len(answered), "errors": len(items) - len(answered), "retrieval": retrieval,
-            "answer": answer, "refusal": refusal, "latency": summarize_latency(answered), "ci": ci}
+            "answer": answer, "refusal": refusal, "latency": summarize_latency(answered), "ci": ci,
+            "repeat_share": _rounded(metrics.mean(_values(answered, "loops")))}
 
 
 def summarize_refusal(ok: Sequence[tuple[Question, dict[str, Any]]]

@@ -176,6 +176,19 @@ def bleu(pred: str, refs: Sequence[str], max_n: int = 4) -> float:
 
 
 # --- ranking -----------------------------------------------------------------------------------
+def loops(text: str, n: int = 4, times: int = 3) -> bool:
+    """Whether an answer repeats some word n-gram at least `times` times: the mark of a model stuck in a
+    loop ("1 year, 10 years, 20 years, ...").
+
+    >>> loops("for 1 year, for 10 years, for 20 years, for 30 years"), loops("Refunds take 5 days [1].")
+    (False, False)
+    >>> loops("call us now and call us now and call us now and call us now")
+    True
+    """
+    words = tokens(strip_citations(text))
+    return any(count >= times for count in _ngrams(words, n).values())
+
+
 def distinct(ids: Sequence[str]) -> list[str]:
     """The ids in order of first appearance, each once.
 

@@ -43,6 +43,7 @@ SUMMARY_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("RL-rec", "answer", "rouge_l_recall"), ("BLEU", "answer", "bleu"), ("refuse-F1", "refusal", "f1"),
     ("ttft p50", "latency", "ttft_p50"), ("total p50", "latency", "total_p50"),
     ("total p95", "latency", "total_p95"), ("tok/s", "latency", "tokens_per_s"),
+    ("loops", "", "repeat_share"),  # share of answers repeating a 4-gram 3+ times (section "": top level)
 )
 
 
@@ -52,7 +53,7 @@ def summary_rows(report: dict[str, Any]) -> list[list[str]]:
     for arm, block in report["arms"].items():
         row = [arm]
         for _, section, key in SUMMARY_COLUMNS:
-            row.append(fmt((block.get(section) or {}).get(key)))
+            row.append(fmt((block.get(section) or {}).get(key) if section else block.get(key)))
         rows.append(row)
     return rows
 
