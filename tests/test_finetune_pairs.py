@@ -1,6 +1,7 @@
 """Training data for the fine-tuned and hybrid arms: pairs written by the (small, real) model from a tiny
 indexed KB with the round-trip filter and the cache, RAG-prompt (RAFT) examples built with the real
-retriever and excerpt selection, and one end-to-end training run whose record carries its figures."""
+retriever and excerpt selection, and the freshness check: one end-to-end training run (its record carries
+its figures), then a changed fact that RAG reads and the fine-tuned arm does not."""
 
 from __future__ import annotations
 
@@ -133,22 +134,46 @@ def test_raft_example_without_oracle_declines_and_holds_no_answer(kb) -> None:
     assert len(rows) == len(_pairs(kb))
 
 
-def test_training_on_the_kb_records_its_figures_and_arms(kb, monkeypatch) -> None:
-    from chatbot.finetune import train
+def test_freshness_fine_tuned_arm_keeps_the_old_fact_rag_reads_the_new_one(service, tmp_path: Path, monkeypatch,
+                                                                            capsys) -> None:
+    """Train on a price, change it in the document, re-index: the fine-tuned arm still says the old price,
+    RAG quotes the new one (and never the old: no document holds it any more), and the model is stale."""
+    import argparse
+    import json
 
-    tiny = train.replace(train.PRESETS["quick"], batch_size=2, max_length=448, max_val_rows=2, val_fraction=0.3,
-                         learning_rate=5e-4, pairs_per_chunk=2)
-    monkeypatch.setitem(train.PRESETS, "quick", tiny)
+    from chatbot.finetune import cli, registry, train
+
+    doc = "# Lumo Lantern\n\n## Price\nThe Lumo Lantern costs {price} and comes in green or sand.\n"
+    assert service.ingest_bytes("lantern.md", doc.format(price="$79").encode()).status == "indexed"
+    question = "How much does the Lumo Lantern cost?"
+    tickets = tmp_path / "tickets.jsonl"
+    tickets.write_text(json.dumps({"question": question, "answer": "The Lumo Lantern costs $79."}) + "\n")
+    memorise = train.replace(train.PRESETS["quick"], batch_size=2, learning_rate=1e-3, val_fraction=0.0,
+                             pairs_per_chunk=1, max_length=448)
+    monkeypatch.setitem(train.PRESETS, "quick", memorise)
     steps: list[int] = []
     chunks_done: list[tuple[int, int]] = []
-    record = kb.train("quick", name="kb-run", max_steps=2, progress=lambda step, total, loss: steps.append(step),
-                      pair_progress=lambda d, t: chunks_done.append((d, t)))
-    assert steps == [1, 2] and chunks_done[-1][0] == chunks_done[-1][1] == len(kb.kb_chunks())
-    figures = record.figures
-    assert figures["steps"] == 2 and figures["train_rows"] > 0 and figures["peak_rss_mb"] > 100
-    assert figures["pairs"]["chunks"] == len(kb.kb_chunks()) and figures["pair_model"]
-    assert figures["total_s"] >= figures["train_s"] > 0 and figures["stopped"] == "end"
-    sources = record.hyperparams["sources"]
-    if sources.get("raft"):
-        assert record.arms == ["finetuned", "hybrid"]
-    assert Path(record.path, "record.json").is_file()
+    record = service.train("quick", tickets, name="fresh", max_steps=20,
+                           progress=lambda step, total, loss: steps.append(step),
+                           pair_progress=lambda done, total: chunks_done.append((done, total)))
+    assert steps == list(range(1, 21)) and chunks_done[-1] == (1, 1)
+    figures = record.figures  # the training job's figures are in the record
+    assert figures["steps"] == 20 and figures["train_rows"] >= 1 and figures["peak_rss_mb"] > 100
+    assert figures["pairs"]["chunks"] == 1 and figures["pair_model"] and figures["stopped"] == "end"
+    assert figures["total_s"] >= figures["train_s"] > 0
+    assert record.arms == (["finetuned", "hybrid"] if record.hyperparams["sources"].get("raft") else ["finetuned"])
+    registry.set_active(service.settings, record.name)
+
+    assert "$79" in service.ask(question, mode="finetuned").text
+    assert service.ingest_bytes("lantern.md", doc.format(price="$89").encode()).status == "updated"
+    rag = service.ask(question, mode="rag")
+    assert "$79" not in rag.text and any("$89" in s.snippet for s in rag.sources)
+    assert "$79" in service.ask(question, mode="finetuned").text, "the fine-tuned arm answers from what it learned"
+
+    monkeypatch.setenv("CHATBOT_HOME", str(service.settings.home))
+    parser = argparse.ArgumentParser()
+    cli.add_parser(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["models", "list", "--json"])
+    assert args.func(args) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [(m["name"], m["stale"], m["documents_changed"]) for m in listed] == [("fresh", True, 1)]

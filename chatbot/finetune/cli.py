@@ -31,6 +31,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--name", default=None, help="model name (default: base-preset-timestamp)")
     p.add_argument("--max-steps", type=int, default=None, help="stop after this many optimizer steps")
     p.add_argument("--use", action="store_true", help="make the new model the active one")
+    p.add_argument("--corpus", type=Path, default=None, metavar="DIR",
+                   help="train on an evaluation dataset's corpus.jsonl instead of the knowledge base (indexed "
+                        "apart, in HOME/finetune/corpora; its questions are never trained on)")
     admin.admin_command(p, cmd_finetune)
 
     models = subparsers.add_parser("models", help="list, activate or delete fine-tuned models")
@@ -51,11 +54,22 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     from chatbot.service import make_service
 
     settings = Settings()
-    tickets = args.tickets or _default_tickets(settings)
+    tickets = args.tickets or (None if args.corpus else _default_tickets(settings))
     if tickets is not None and not tickets.is_file():
         print(f"error: no tickets file at {tickets}", file=sys.stderr)
         return 2
-    service = make_service(settings)
+    exclude: list[str] = []
+    figures: dict = {}
+    if args.corpus:
+        from chatbot.evaluation.dataset import DatasetError
+
+        try:
+            service, exclude, figures = _corpus_service(settings, args.corpus)
+        except DatasetError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+    else:
+        service = make_service(settings)
     print(f"training data: {tickets or 'no tickets file'} + {len(service.kb_chunks())} indexed chunks "
           f"(KB version {service.kb_version()})", flush=True)
     started = time.perf_counter()
@@ -73,7 +87,7 @@ def cmd_finetune(args: argparse.Namespace) -> int:
 
     try:
         record = service.train(args.preset, tickets, args.name, progress=progress, pair_progress=pair_progress,
-                               base=args.base, max_steps=args.max_steps)
+                               base=args.base, max_steps=args.max_steps, exclude=exclude, figures=figures)
     except KeyboardInterrupt:
         print("\ninterrupted: no model was saved", file=sys.stderr)
         return 130
@@ -132,6 +146,21 @@ def cmd_models_use(args: argparse.Namespace) -> int:
         return 1
     print(f"{record.name} is now the active fine-tuned model")
     return 0
+
+
+def _corpus_service(settings: Settings, folder: Path):
+    """(a service over the dataset's corpus indexed in HOME/finetune/corpora/NAME, its questions to exclude,
+    figures naming the corpus). Models are saved in the user's registry (the corpus home links to it)."""
+    from chatbot.evaluation.dataset import load_dataset
+    from chatbot.evaluation.harness import eval_settings, ingest_corpus
+    from chatbot.service import make_service
+
+    dataset = load_dataset(folder)
+    home = settings.home / "finetune" / "corpora" / dataset.name
+    service = make_service(eval_settings(settings, home))
+    print(f"indexing {len(dataset.corpus)} corpus records of {dataset.name} in {home}", flush=True)
+    ingest_corpus(service, dataset.corpus)
+    return service, [q.question for q in dataset.questions], {"corpus": dataset.name}
 
 
 def _documents_changed(settings: Settings, records: list[registry.ModelRecord]) -> dict[str, int]:

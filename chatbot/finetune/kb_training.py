@@ -53,12 +53,14 @@ def written_pairs(kb: KnowledgeBase, chunks: Sequence[Chunk], per_chunk: int,
 def train_on_kb(kb: KnowledgeBase, preset: str = "quick", tickets: Path | None = None, name: str | None = None,
                 progress: Progress | None = None, cancel: threading.Event | None = None,
                 pair_progress: PairProgress | None = None, base: str | None = None,
-                max_steps: int | None = None) -> ModelRecord:
+                max_steps: int | None = None, exclude: Sequence[str] = (),
+                figures: dict[str, Any] | None = None) -> ModelRecord:
+    """Write pairs, build RAFT rows and train; questions in `exclude` are never trained on."""
     if preset not in PRESETS:
         raise ValueError(f"Unknown preset {preset!r}; use one of {', '.join(PRESETS)}")
     chunks, version = kb.kb_chunks(), kb.kb_version()
     config = PRESETS[preset]
-    generated, figures = written_pairs(kb, chunks, config.pairs_per_chunk, pair_progress) if chunks else ([], {})
+    generated, written = written_pairs(kb, chunks, config.pairs_per_chunk, pair_progress) if chunks else ([], {})
     inputs = RaftInputs(retrieve=kb.search, top_k=kb.settings.top_k, chunks={c.chunk_id: c for c in chunks},
                         select=kb.excerpts)
 
@@ -71,4 +73,4 @@ def train_on_kb(kb: KnowledgeBase, preset: str = "quick", tickets: Path | None =
         raise TrainingCancelled("Fine-tuning was cancelled; no model was saved.")
     return finetune(kb.settings, base=base, tickets=tickets, chunks=chunks, kb_version=version, preset=preset,
                     name=name, progress=progress, cancel=cancel, max_steps=max_steps, generated=generated,
-                    raft=raft, figures=figures)
+                    raft=raft, figures={**(figures or {}), **written}, exclude=exclude)
