@@ -229,7 +229,7 @@ _POINTER = re.compile(
     r"(documents?|excerpts?|sources?)( below| above)?( number)?$", re.IGNORECASE)
 # Words a stated fact cannot end on: "The charge is [3]." lost its fact to the citation.
 # ("on", "in" and "with" are left out: "until the light comes on", "Log in.")
-_DANGLING = frozenset("is are was were been a an the of to at for by from and or as than costs takes".split())
+_DANGLING = frozenset("is are was were been a an the of to at for by from and or as than cost costs take takes".split())
 
 
 def is_refusal(answer: str) -> bool:

@@ -190,7 +190,8 @@ class Service:
     def start_evaluation(self, arms: Sequence[Mode], dataset: Path | None = None,
                          limit: int | None = None) -> jobs.EvaluationJob:
         """Evaluate arms in the background into HOME/evaluations/<time>; without `dataset`, on questions
-        derived from the live KB (the ones fine-tuning holds out) plus off-topic questions."""
+        derived from the live KB (the active fine-tuned model's held-out pairs, else the templated pairs
+        fine-tuning holds out) plus off-topic questions."""
         from chatbot.evaluation.harness import run_eval
         from chatbot.evaluation.live_kb import write_kb_dataset
 
@@ -203,7 +204,9 @@ class Service:
             self.evaluation = job
 
         def work(job: jobs.EvaluationJob) -> dict:
-            source = dataset or write_kb_dataset(self.store.chunks(), out / "dataset")
+            active = registry.get_active(self.settings)
+            held_out = registry.read_held_out(active) if active else None
+            source = dataset or write_kb_dataset(self.store.chunks(), out / "dataset", held_out)
             return run_eval(source, arms=list(arms), limit=limit, out_dir=out, settings=self.settings,
                             chat_model=self.chat_model, progress=job.progress)
 

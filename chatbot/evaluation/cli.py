@@ -2,6 +2,7 @@
 
     chatbot eval --dataset /work/shared/eval/emanual_smarttv --arms rag --limit 40 --out eval-out/emanual
     chatbot eval --dataset /work/shared/eval/mtrag_un --arms rag,base --limit 40 --seed 1 --json
+    chatbot eval --live-kb --arms rag,finetuned,hybrid,base --out eval-out/kb   # the indexed KB
     python -m chatbot.evaluation.cli --dataset DIR ...      (the same)
 
 `add_parser(subparsers)` registers the subcommand on the main CLI's subparsers."""
@@ -46,8 +47,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def configure(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--dataset", required=True, metavar="DIR",
-                   help="folder with corpus.jsonl and questions.jsonl")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--dataset", metavar="DIR", help="folder with corpus.jsonl and questions.jsonl")
+    source.add_argument("--live-kb", action="store_true",
+                        help="questions from the indexed knowledge base: the active fine-tuned model's held-out "
+                             "pairs (else templated ones) plus off-topic questions, as the Evaluation page asks")
     p.add_argument("--arms", type=parse_arms, default=["rag"], metavar="ARMS",
                    help="comma-separated: rag,finetuned,hybrid,base (default rag)")
     p.add_argument("--limit", type=int, default=None, metavar="N", help="seeded sample of N questions")
@@ -98,9 +102,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from chatbot.evaluation.report import text_table
 
     bar = ProgressBar()
+    settings = Settings()
     try:
-        report = run_eval(args.dataset, args.arms, limit=args.limit, seed=args.seed, out_dir=args.out,
-                          settings=Settings(), progress=bar)
+        dataset = _live_kb_dataset(settings, args.out) if args.live_kb else args.dataset
+        report = run_eval(dataset, args.arms, limit=args.limit, seed=args.seed, out_dir=args.out,
+                          settings=settings, progress=bar)
     except DatasetError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -113,6 +119,21 @@ def cmd_eval(args: argparse.Namespace) -> int:
         if args.out:
             print(f"report: {args.out}/report.md")
     return 0 if report["arms"] else 1
+
+
+def _live_kb_dataset(settings: Any, out: str | None) -> Any:
+    """Write the live-KB questions (chatbot/evaluation/live_kb.py) into OUT/dataset, or a temporary folder."""
+    import tempfile
+    from pathlib import Path
+
+    from chatbot.evaluation.live_kb import write_kb_dataset
+    from chatbot.finetune import registry
+    from chatbot.service import make_service
+
+    service = make_service(settings)  # reads the store; the chat model is loaded only when used
+    active = registry.get_active(settings)
+    folder = Path(out) / "dataset" if out else Path(tempfile.mkdtemp(prefix="chatbot-live-kb-"))
+    return write_kb_dataset(service.kb_chunks(), folder, registry.read_held_out(active) if active else None)
 
 
 def main(argv: list[str] | None = None) -> int:

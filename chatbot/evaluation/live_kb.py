@@ -25,11 +25,14 @@ OFF_TOPIC = [
 ]
 
 
-def kb_dataset(chunks: Sequence[Chunk], min_questions: int = 12) -> tuple[list[dict], list[dict]]:
+def kb_dataset(chunks: Sequence[Chunk], min_questions: int = 12,
+               held_out: Sequence[dict] | None = None) -> tuple[list[dict], list[dict]]:
     """(corpus records, question records) from the current chunks.
 
-    Uses the held-out pairs; if the KB is so small that fewer than `min_questions` are held out, the
-    rest are taken from the training side and tagged `seen_in_training` so reports can slice them out.
+    With `held_out` (the active fine-tuned model's validation pairs, `registry.read_held_out`), asks those:
+    written questions about chunks that are still indexed, and held-out tickets. Otherwise uses the
+    templated pairs the split holds out; if the KB is so small that fewer than `min_questions` are held
+    out, the rest are taken from the training side and tagged `seen_in_training` so reports can slice them.
     """
     texts: dict[str, list[Chunk]] = defaultdict(list)
     for chunk in chunks:
@@ -38,6 +41,13 @@ def kb_dataset(chunks: Sequence[Chunk], min_questions: int = 12) -> tuple[list[d
                "text": "\n\n".join(body_of(c) for c in sorted(parts, key=lambda c: c.index))}
               for doc_id, parts in sorted(texts.items())]
     doc_of = {c.chunk_id: c.doc_id for c in chunks}
+    if held_out:
+        asked = [p for p in held_out if p["source"] in doc_of or p.get("kind") == "ticket"]
+        questions = [{"id": f"kb-{n:04d}", "question": p["question"], "history": [],
+                      "gold_ids": [doc_of[p["source"]]] if p["source"] in doc_of else [], "answer": p["answer"],
+                      "alt_answers": [], "answerable": True, "tags": {"kind": p.get("kind", ""), "split": "held_out"}}
+                     for n, p in enumerate(asked)]
+        return corpus, questions + _off_topic()
     pairs = [p for p in dedupe(pairs_from_chunks(chunks)) if p.source in doc_of]
     held_out = [p for p in pairs if is_validation(p.question, VAL_FRACTION)]
     extra = [p for p in pairs if p not in held_out][: max(0, min_questions - len(held_out))]
@@ -45,14 +55,16 @@ def kb_dataset(chunks: Sequence[Chunk], min_questions: int = 12) -> tuple[list[d
                   "answer": p.answer, "alt_answers": [], "answerable": True,
                   "tags": {"kind": p.kind, "split": "held_out" if p in held_out else "seen_in_training"}}
                  for n, p in enumerate(held_out + extra)]
-    questions += [{"id": f"off-{n:02d}", "question": q, "history": [], "gold_ids": [], "answer": "",
-                   "alt_answers": [], "answerable": False, "tags": {"kind": "off_topic"}}
-                  for n, q in enumerate(OFF_TOPIC)]
-    return corpus, questions
+    return corpus, questions + _off_topic()
 
 
-def write_kb_dataset(chunks: Sequence[Chunk], folder: Path) -> Path:
-    corpus, questions = kb_dataset(chunks)
+def _off_topic() -> list[dict]:
+    return [{"id": f"off-{n:02d}", "question": q, "history": [], "gold_ids": [], "answer": "",
+             "alt_answers": [], "answerable": False, "tags": {"kind": "off_topic"}} for n, q in enumerate(OFF_TOPIC)]
+
+
+def write_kb_dataset(chunks: Sequence[Chunk], folder: Path, held_out: Sequence[dict] | None = None) -> Path:
+    corpus, questions = kb_dataset(chunks, held_out=held_out)
     folder.mkdir(parents=True, exist_ok=True)
     for name, rows in (("corpus.jsonl", corpus), ("questions.jsonl", questions)):
         (folder / name).write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))

@@ -93,6 +93,7 @@ class TrainingData:
     n_duplicates: int
     n_excluded: int
     sources: dict[str, int] = field(default_factory=dict)
+    held_out: list[QAPair] = field(default_factory=list)  # the validation side's pairs (for evaluation)
 
 
 # --- text helpers ------------------------------------------------------------------------------
@@ -313,4 +314,4 @@ def build_training_data(
         sources[kind] = sources.get(kind, 0) + 1
     return TrainingData(train=train, validation=validation, data_sha256=rows_sha256(train),
                         n_pairs=len(kept), n_duplicates=len(candidates) - len(unique),
-                        n_excluded=len(unique) - len(kept), sources=sources)
+                        n_excluded=len(unique) - len(kept), sources=sources, held_out=val_pairs)

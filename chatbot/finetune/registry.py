@@ -16,6 +16,7 @@ from chatbot.config import Settings
 
 RECORD_FILE = "record.json"
 ACTIVE_FILE = "ACTIVE"
+HELD_OUT_FILE = "held_out.jsonl"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 
@@ -82,6 +83,20 @@ def write_record(record: ModelRecord, folder: Path) -> None:
     tmp = folder / (RECORD_FILE + ".tmp")
     tmp.write_text(json.dumps(record.to_dict(), indent=2) + "\n")
     os.replace(tmp, folder / RECORD_FILE)
+
+
+def write_held_out(pairs, folder: Path) -> None:
+    """The validation pairs a model was not trained on, as HELD_OUT_FILE (the live-KB evaluation asks them)."""
+    rows = [{"question": p.question, "answer": p.answer, "source": p.source, "kind": p.kind} for p in pairs]
+    (folder / HELD_OUT_FILE).write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+
+
+def read_held_out(record: ModelRecord) -> list[dict[str, str]]:
+    """The model's held-out pairs ([] for a model trained before they were kept)."""
+    path = Path(record.path) / HELD_OUT_FILE
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 def read_record(folder: Path) -> ModelRecord:

@@ -37,6 +37,7 @@ from chatbot.finetune.registry import (
     RegistryError,
     check_name,
     finetuned_dir,
+    write_held_out,
     write_record,
 )
 from chatbot.model_files import resolve_chat_model
@@ -205,6 +206,7 @@ def finetune(
             arms=["finetuned", "hybrid"] if any(r.get("kind") == "raft" for r in data.train) else ["finetuned"],
             figures={**(figures or {}), **run.figures(), "total_s": round(time.perf_counter() - started, 1)})
         write_record(record, tmp)
+        write_held_out(data.held_out, tmp)
         os.replace(tmp, root / name)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
