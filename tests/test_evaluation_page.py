@@ -30,6 +30,21 @@ def test_kb_dataset_uses_held_out_questions_with_real_gold_ids():
     assert sum(q["answerable"] for q in padded) >= 10
 
 
+def test_kb_dataset_asks_the_active_models_held_out_pairs():
+    chunks = [c for name, data in KB.items() for c in split(load(name, data))]
+    about = chunks[3]
+    held_out = [{"question": "What does part 0.2 say the answer is?", "answer": "2.", "source": about.chunk_id,
+                 "kind": "generated"},
+                {"question": "Where is my parcel?", "answer": "Track it in the app.", "source": "ticket:T9",
+                 "kind": "ticket"},
+                {"question": "About a chunk that is gone?", "answer": "x", "source": "gone:0", "kind": "generated"}]
+    _, questions = kb_dataset(chunks, held_out=held_out)
+    asked = [(q["question"], q["gold_ids"], q["tags"]["split"]) for q in questions if q["answerable"]]
+    assert asked == [("What does part 0.2 say the answer is?", [about.doc_id], "held_out"),
+                     ("Where is my parcel?", [], "held_out")]
+    assert [q["question"] for q in questions if not q["answerable"]] == OFF_TOPIC
+
+
 def test_evaluation_page_runs_and_shows_a_report(tmp_path, monkeypatch):
     with app_environment(tmp_path, monkeypatch, KB, 8):
         at = AppTest.from_file(str(ROOT / "chatbot" / "ui" / "app.py"), default_timeout=300).run()
