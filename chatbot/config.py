@@ -67,7 +67,8 @@ class Settings(BaseSettings):
     pair_model: str = Field(
         default="",
         description="Model that writes the fine-tuning question/answer pairs from the chunks (chatbot/finetune/"
-        "pairs.py); empty: the chat model. Written pairs are cached per chunk in HOME/finetune.",
+        "pairs.py); empty: the preset's (quick: the 0.5B packaged model, for speed), else the chat model. "
+        "Written pairs are cached per chunk in HOME/finetune.",
     )
 
     # --- ingestion and retrieval -------------------------------------------------------------

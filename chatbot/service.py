@@ -88,7 +88,7 @@ class Service:
         self.selector = ExcerptSelector(self.embeddings, self.retriever.idf, query_vector=self.retriever.query_vector)
         self._chat_model = chat_model
         self._finetuned: dict[str, BaseChatModel] = {}  # loaded fine-tuned models by folder path
-        self._pair_writer: BaseChatModel | None = None  # CHATBOT_PAIR_MODEL, loaded when training needs it
+        self._pair_writer: tuple[str, BaseChatModel] | None = None  # the pair model, loaded when training needs it
         self.training: jobs.TrainingJob | None = None  # the latest background fine-tuning job
         self.evaluation: jobs.EvaluationJob | None = None  # the latest background evaluation
         self._model_lock = threading.Lock()
@@ -178,14 +178,16 @@ class Service:
         """What the RAG prompt would quote of `texts` for `question` (chatbot/evidence.py)."""
         return self.selector.select(question, texts, self.settings.context_chars)
 
-    def pair_writer(self) -> tuple[BaseChatModel, str]:
-        """The model that writes fine-tuning pairs (CHATBOT_PAIR_MODEL, default the chat model), its name."""
-        if not self.settings.pair_model:
+    def pair_writer(self, preset_model: str = "") -> tuple[BaseChatModel, str]:
+        """The model that writes fine-tuning pairs and its name: CHATBOT_PAIR_MODEL, else the preset's, else
+        the chat model."""
+        name = self.settings.pair_model or preset_model
+        if not name or name == self.settings.chat_model:
             return self.chat_model, self.model_name(self.chat_model)
         with self._model_lock:
-            if self._pair_writer is None:
-                self._pair_writer = make_chat_model(self.settings, self.settings.pair_model)
-        return self._pair_writer, self.settings.pair_model
+            if self._pair_writer is None or self._pair_writer[0] != name:
+                self._pair_writer = (name, make_chat_model(self.settings, name))
+        return self._pair_writer[1], name.removeprefix("packaged:")
 
     def start_evaluation(self, arms: Sequence[Mode], dataset: Path | None = None,
                          limit: int | None = None) -> jobs.EvaluationJob:

@@ -32,19 +32,19 @@ class KnowledgeBase(Protocol):
     def kb_version(self) -> int: ...
     def search(self, question: str, k: int) -> list[Source]: ...
     def excerpts(self, question: str, texts: Sequence[str]) -> list[str]: ...
-    def pair_writer(self) -> tuple[BaseChatModel, str]: ...
+    def pair_writer(self, preset_model: str = "") -> tuple[BaseChatModel, str]: ...
 
 
 def pair_cache_path(settings: Settings) -> Path:
     return settings.home / "finetune" / "pairs-cache.jsonl"
 
 
-def written_pairs(kb: KnowledgeBase, chunks: Sequence[Chunk], per_chunk: int,
+def written_pairs(kb: KnowledgeBase, chunks: Sequence[Chunk], per_chunk: int, writer: str = "",
                   progress: PairProgress | None = None) -> tuple[list[QAPair], dict[str, Any]]:
     """The round-trip-checked pairs of every chunk (cached ones are not written again) and the figures of
-    writing them."""
+    writing them; `writer` is the preset's pair model ("" for the chat model)."""
     started = time.perf_counter()
-    model, name = kb.pair_writer()
+    model, name = kb.pair_writer(writer)
     pairs, stats = write_pairs(chunks, model, name, lambda q: kb.search(q, 5), per_chunk=per_chunk, k=5,
                                cache=PairCache(pair_cache_path(kb.settings)), progress=progress)
     return pairs, {"pairs": stats.to_dict(), "pair_model": name, "pairs_s": round(time.perf_counter() - started, 1)}
@@ -60,7 +60,8 @@ def train_on_kb(kb: KnowledgeBase, preset: str = "quick", tickets: Path | None =
         raise ValueError(f"Unknown preset {preset!r}; use one of {', '.join(PRESETS)}")
     chunks, version = kb.kb_chunks(), kb.kb_version()
     config = PRESETS[preset]
-    generated, written = written_pairs(kb, chunks, config.pairs_per_chunk, pair_progress) if chunks else ([], {})
+    generated, written = (written_pairs(kb, chunks, config.pairs_per_chunk, config.pair_model, pair_progress)
+                          if chunks else ([], {}))
     inputs = RaftInputs(retrieve=kb.search, top_k=kb.settings.top_k, chunks={c.chunk_id: c for c in chunks},
                         select=kb.excerpts)
 

@@ -69,6 +69,7 @@ class Preset:
     patience: int = 2  # stop after this many evaluations without a better validation loss
     max_val_rows: int = 48
     pairs_per_chunk: int = 3  # questions the answer model writes per chunk (chatbot/finetune/pairs.py)
+    pair_model: str = ""  # the model that writes them ("": the chat model; CHATBOT_PAIR_MODEL overrides both)
     raft: bool = True  # add RAG-prompt examples (chatbot/finetune/raft.py) so the hybrid arm reads documents
     warmup_ratio: float = 0.05
     weight_decay: float = 0.0
@@ -81,7 +82,8 @@ class Preset:
 
 PRESETS: dict[str, Preset] = {
     "quick": Preset(base=PACKAGED_SMALL_CHAT, method="full", learning_rate=1e-4, max_length=448, epochs=3,
-                    max_minutes=7.0, eval_steps=10, max_val_rows=32, pairs_per_chunk=3),
+                    max_minutes=7.0, eval_steps=10, max_val_rows=32, pairs_per_chunk=3,
+                    pair_model=PACKAGED_LIGHT_CHAT),
     "standard": Preset(base=PACKAGED_LIGHT_CHAT, method="lora", learning_rate=2e-4, max_length=448, epochs=2,
                        max_minutes=45.0, eval_steps=10, max_val_rows=48, pairs_per_chunk=4),
 }
