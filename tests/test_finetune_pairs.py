@@ -149,7 +149,7 @@ def test_freshness_fine_tuned_arm_keeps_the_old_fact_rag_reads_the_new_one(servi
     tickets = tmp_path / "tickets.jsonl"
     tickets.write_text(json.dumps({"question": question, "answer": "The Lumo Lantern costs $79."}) + "\n")
     memorise = train.replace(train.PRESETS["quick"], batch_size=2, learning_rate=1e-3, val_fraction=0.0,
-                             pairs_per_chunk=1, max_length=448)
+                             pairs_per_chunk=1, pair_model="", max_length=448)
     monkeypatch.setitem(train.PRESETS, "quick", memorise)
     steps: list[int] = []
     chunks_done: list[tuple[int, int]] = []
