@@ -6,14 +6,15 @@ over chat-template rows, with the loss on the assistant's tokens only: the promp
 larger ones get LoRA adapters (peft) that are merged into the weights before saving, so every saved
 folder loads with plain `AutoModelForCausalLM.from_pretrained` (and so through `make_chat_model`).
 
-Presets (times on the 2-core CPU of ../shared/MODELS.md; a GPU is used when present):
-    quick     SmolLM2-135M, full fine-tune, capped at 32 steps of 8 rows of <= 192 tokens (~256 of the
-              ~650 rows of the sample KB and its tickets). Measured on Trainer, 2026-11-25: 303 s wall
-              on an idle 2-core CPU (21 min on one shared with another job), 5.5 GB peak, validation
-              loss 3.44 -> 2.73.
-    standard  Qwen2.5-Coder-0.5B (the default chat model), LoRA r=16 on all linear layers, 96 steps of
-              8 rows of <= 256 tokens (about one epoch of the sample KB with its tickets): estimated
-              45-60 minutes and ~14 GB peak on that CPU (MODELS.md: 22 s/step at 128 tokens).
+Presets (a GPU is used when present). Both train on tickets, written pairs (pairs.py) and RAG-prompt rows
+(raft.py), evaluate the validation loss every `eval_steps` steps, keep the best weights, and stop when it
+stops improving (`patience`), after `epochs`, or at `max_minutes` of training:
+    quick     SmolLM2-135M, full fine-tune, rows of <= 448 tokens, 3 pairs per chunk written by the 0.5B
+              packaged model, at most 7 minutes of training.
+    standard  Qwen2.5-Coder-0.5B, LoRA r=16 on all linear layers, rows of <= 448 tokens, 4 pairs per chunk
+              written by the chat model, at most 45 minutes of training.
+Per-step costs on a 2-core CPU are in ../shared/MODELS.md (SmolLM2 ~7.7 s, the 0.5B ~22 s per step of 8
+rows of 128 tokens); measured runs, with the time to write the pairs, are in bench/README.md.
 """
 
 from __future__ import annotations
