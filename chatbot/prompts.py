@@ -261,6 +261,8 @@ def _states_nothing(sentence: str) -> bool:
     (True, False, False)
     >>> _states_nothing("Yes, it is."), _states_nothing("Hold it until the light comes on.")
     (False, False)
+    >>> _states_nothing("The battery holds 5200 mAh and lasts for")  # cut off by the token limit
+    False
     """
     words = re.findall(r"[\w'$€£%-]+", sentence)
     if not words:
@@ -268,7 +270,8 @@ def _states_nothing(sentence: str) -> bool:
     if _POINTER.match(" ".join(words)):
         return True
     yes_no = words[0].lower() in {"yes", "no"}  # "Yes, it is." answers a yes/no question
-    return len(words) > 1 and not yes_no and words[-1].lower() in _DANGLING
+    finished = sentence.rstrip().endswith((".", "!", "?"))  # not an answer cut off by the token limit
+    return finished and len(words) > 1 and not yes_no and words[-1].lower() in _DANGLING
 
 
 def cited_numbers(answer: str, n_sources: int) -> list[int]:
