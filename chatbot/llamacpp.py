@@ -12,6 +12,7 @@ from typing import Any
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.messages import AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGenerationChunk
+from pydantic import PrivateAttr
 
 from chatbot.config import Settings
 from chatbot.decline_guard import DeclineGuard
@@ -24,6 +25,7 @@ class LlamaCppChatModel(InProcessChatModel):
     """A GGUF model run by llama-cpp-python behind LangChain's chat interface, with token streaming."""
 
     llm: Any = None
+    _pieces: dict[int, str] = PrivateAttr(default_factory=dict)
 
     @classmethod
     def load(cls, gguf: Path, name: str, settings: Settings) -> LlamaCppChatModel:
@@ -43,7 +45,7 @@ class LlamaCppChatModel(InProcessChatModel):
                 ) -> Iterator[ChatGenerationChunk]:
         n_out = 0
         guard = self._guard(kwargs.get("decline_threshold"))
-        repeats = RepeatGuard()
+        repeats = RepeatGuard(key=self._piece)
         processors = [repeats] + ([lambda _ids, logits: guard(logits)] if guard else [])
         with self._lock:  # one llama.cpp context: requests queue instead of interleaving
             for part in self.llm.create_chat_completion(
@@ -59,6 +61,13 @@ class LlamaCppChatModel(InProcessChatModel):
         yield ChatGenerationChunk(message=AIMessageChunk(
             content="", usage_metadata={"input_tokens": 0, "output_tokens": n_out, "total_tokens": n_out},
             response_metadata={**repeats.metadata(), **(guard.metadata() if guard else {})}))
+
+    def _piece(self, token: int) -> str:
+        """A token's text as the repeat guard compares it: stripped, lower-cased (cached per token)."""
+        piece = self._pieces.get(token)
+        if piece is None:
+            piece = self._pieces[token] = self.llm.detokenize([token]).decode("utf-8", "ignore").strip().lower()
+        return piece
 
     def _guard(self, threshold: float | None) -> DeclineGuard | None:
         if threshold is None:

@@ -225,7 +225,7 @@ class LocalChatModel(InProcessChatModel):
             def __call__(self, input_ids, scores, **kw) -> bool:  # noqa: ARG002
                 return cancel.is_set()
 
-        repeats = RepeatGuard()
+        repeats = RepeatGuard(key=lambda token: self.tokenizer.decode([token]).strip().lower())
 
         class _Guard(LogitsProcessor):
             def __call__(self, input_ids, scores):

@@ -10,7 +10,7 @@ the documents). The in-process backends (llama.cpp, transformers) apply it to ev
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -22,29 +22,46 @@ class RepeatGuard:
     """Called with (all token ids so far, the next token's logits); the first call marks where the prompt
     ends. Sets to -inf the logits of tokens that would repeat an n-gram a (max_repeats + 1)-th time.
 
+    Tokens are compared by `key(token_id)` (the backend gives the token's text, stripped and lower-cased),
+    so a model cannot dodge the guard with another spelling of the same piece (" Refunds" for "refunds");
+    every token id that completed the n-gram before is banned.
+
     >>> guard = RepeatGuard(n=2, max_repeats=1)
     >>> logits = guard([9, 9], np.zeros(4, dtype=np.float32))        # the prompt: nothing generated yet
     >>> logits = guard([9, 9, 1, 2, 1], np.zeros(4, dtype=np.float32))  # "1 2" seen once, then 1
     >>> [int(i) for i in np.flatnonzero(np.isinf(logits))]            # 2 would make "1 2" a second time
     [2]
+    >>> spelled = RepeatGuard(n=2, max_repeats=1, key=lambda t: "a" if t in (1, 3) else str(t))
+    >>> logits = spelled([9], np.zeros(4, dtype=np.float32))
+    >>> [int(i) for i in np.flatnonzero(np.isinf(spelled([9, 1, 2, 3], np.zeros(4, dtype=np.float32))))]
+    [2]
     """
 
-    def __init__(self, n: int = NGRAM, max_repeats: int = MAX_REPEATS):
+    def __init__(self, n: int = NGRAM, max_repeats: int = MAX_REPEATS, key: Callable[[int], str] | None = None):
         self.n, self.max_repeats = n, max_repeats
+        self.key = key or str
         self.prompt_length: int | None = None
         self.banned_steps = 0  # how many steps had a token banned (reported, for the evaluation)
+        self._keys: list[str] = []  # keys of the generated tokens so far
 
     def __call__(self, ids: Sequence[int], logits: np.ndarray) -> np.ndarray:
         if self.prompt_length is None:
             self.prompt_length = len(ids)
         out = [int(i) for i in ids[self.prompt_length:]]
+        while len(self._keys) < len(out):
+            self._keys.append(self.key(out[len(self._keys)]))
+        keys = self._keys[: len(out)]
         if len(out) < self.n - 1:
             return logits
-        counts: dict[tuple[int, ...], int] = defaultdict(int)
+        counts: dict[tuple[str, ...], int] = defaultdict(int)
+        completions: dict[tuple[str, ...], set[int]] = defaultdict(set)
         for start in range(len(out) - self.n + 1):
-            counts[tuple(out[start:start + self.n])] += 1
-        head = tuple(out[len(out) - self.n + 1:])
-        banned = [gram[-1] for gram, count in counts.items() if gram[:-1] == head and count >= self.max_repeats]
+            gram = tuple(keys[start:start + self.n])
+            counts[gram] += 1
+            completions[gram[:-1]].add(out[start + self.n - 1])
+        head = tuple(keys[len(out) - self.n + 1:])
+        repeated = {gram[-1] for gram, count in counts.items() if gram[:-1] == head and count >= self.max_repeats}
+        banned = [t for t in completions.get(head, ()) if keys[out.index(t)] in repeated]
         if banned:
             self.banned_steps += 1
             logits[banned] = -np.inf

@@ -60,3 +60,15 @@ def test_the_service_records_the_probability_and_declines_above_the_threshold(tm
         answer = service.ask("How big is the battery of the SL-300 lantern?")
         assert answer.refused is refused
         assert answer.decline_probability is not None and 0.0 <= answer.decline_probability <= 1.0
+
+
+def test_the_repeat_guard_keeps_an_answer_out_of_a_loop(backend_model):
+    """Asked to repeat a phrase over and over, the small model still never says any 4-word phrase a third
+    time (the evaluation's loop measure), and the guard reports that it stepped in."""
+    from chatbot.evaluation.metrics import loops
+    from chatbot.models import with_options
+
+    ask = [("user", "Say 'thank you very much' again and again, forever.")]
+    reply = with_options(backend_model, max_new_tokens=96).invoke(ask)
+    assert str(reply.content).strip() and not loops(str(reply.content))
+    assert reply.response_metadata["repeat_bans"] > 0
