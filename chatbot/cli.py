@@ -39,12 +39,42 @@ def _service(settings: Settings | None = None):
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
+    """Index files and folders with a progress bar (stderr); one line per file (stdout), then a summary.
+    Interrupted (Ctrl-C), it says how far it got: the same command resumes, documents already indexed are
+    skipped unread by the embedder."""
+    import resource
+    import time
+    from collections import Counter
+
+    from tqdm import tqdm
+
+    from chatbot.service import expand_paths
+
     service = _service()
-    refused = 0
-    for result in service.ingest_paths(args.paths):
-        print(result.line(), flush=True)
-        refused += result.status == "refused"
-    return 1 if refused else 0
+    files = list(expand_paths(args.paths))
+    counts: Counter[str] = Counter()
+    chunks, started = 0, time.perf_counter()
+    bar = tqdm(total=len(files), unit="file", file=sys.stderr, disable=args.quiet or len(files) < 2,
+               dynamic_ncols=True)
+    try:
+        for result in service.ingest_paths(files):
+            bar.write(result.line(), file=sys.stdout)
+            counts[result.status] += 1
+            chunks += result.chunks if result.status in ("indexed", "updated") else 0
+            bar.update()
+            bar.set_postfix_str(f"{chunks} chunks", refresh=False)
+    except KeyboardInterrupt:
+        bar.close()
+        print(f"interrupted after {bar.n} of {len(files)} files; run the same command again to resume "
+              "(what is indexed stays indexed and is skipped)", file=sys.stderr)
+        return 130
+    bar.close()
+    took = time.perf_counter() - started
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "no files"
+    print(f"{summary}; {chunks} chunks embedded in {took:.1f} s ({chunks / took:.1f} chunks/s); "
+          f"peak memory {peak:.0f} MB", file=sys.stderr)
+    return 1 if counts["refused"] else 0
 
 
 def cmd_docs_list(args: argparse.Namespace) -> int:
@@ -195,6 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("ingest", help="index files or folders (admin)")
     p.add_argument("paths", nargs="+")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
     admin.admin_command(p, cmd_ingest)
 
     docs = sub.add_parser("docs", help="list or delete indexed documents").add_subparsers(dest="action",

@@ -9,6 +9,7 @@ the documents). The in-process backends (llama.cpp, transformers) apply it to ev
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 
@@ -22,18 +23,19 @@ class RepeatGuard:
     """Called with (all token ids so far, the next token's logits); the first call marks where the prompt
     ends. Sets to -inf the logits of tokens that would repeat an n-gram a (max_repeats + 1)-th time.
 
-    Tokens are compared by `key(token_id)` (the backend gives the token's text, stripped and lower-cased),
-    so a model cannot dodge the guard with another spelling of the same piece (" Refunds" for "refunds");
-    every token id that completed the n-gram before is banned.
+    Tokens are compared by `key(token_id)` (the backend gives the token's text, stripped and lower-cased)
+    without punctuation, and pieces that are only punctuation or space are skipped, so a model cannot dodge
+    the guard with another spelling of the same piece (" Refunds" for "refunds", "2FA," for "2FA"); every
+    token id that completed the n-gram before is banned.
 
     >>> guard = RepeatGuard(n=2, max_repeats=1)
     >>> logits = guard([9, 9], np.zeros(4, dtype=np.float32))        # the prompt: nothing generated yet
     >>> logits = guard([9, 9, 1, 2, 1], np.zeros(4, dtype=np.float32))  # "1 2" seen once, then 1
     >>> [int(i) for i in np.flatnonzero(np.isinf(logits))]            # 2 would make "1 2" a second time
     [2]
-    >>> spelled = RepeatGuard(n=2, max_repeats=1, key=lambda t: "a" if t in (1, 3) else str(t))
+    >>> spelled = RepeatGuard(n=2, max_repeats=1, key=lambda t: {1: "a", 3: "a,", 0: ","}.get(t, str(t)))
     >>> logits = spelled([9], np.zeros(4, dtype=np.float32))
-    >>> [int(i) for i in np.flatnonzero(np.isinf(spelled([9, 1, 2, 3], np.zeros(4, dtype=np.float32))))]
+    >>> [int(i) for i in np.flatnonzero(np.isinf(spelled([9, 1, 2, 0, 3], np.zeros(4, dtype=np.float32))))]
     [2]
     """
 
@@ -47,10 +49,12 @@ class RepeatGuard:
     def __call__(self, ids: Sequence[int], logits: np.ndarray) -> np.ndarray:
         if self.prompt_length is None:
             self.prompt_length = len(ids)
-        out = [int(i) for i in ids[self.prompt_length:]]
-        while len(self._keys) < len(out):
-            self._keys.append(self.key(out[len(self._keys)]))
-        keys = self._keys[: len(out)]
+        generated = [int(i) for i in ids[self.prompt_length:]]
+        while len(self._keys) < len(generated):
+            self._keys.append(re.sub(r"[\W_]+", "", self.key(generated[len(self._keys)])))
+        # n-grams over the pieces that carry letters or digits: "2FA," repeats "2FA", punctuation doesn't count
+        kept = [(t, k) for t, k in zip(generated, self._keys, strict=False) if k]
+        out, keys = [t for t, _ in kept], [k for _, k in kept]
         if len(out) < self.n - 1:
             return logits
         counts: dict[tuple[str, ...], int] = defaultdict(int)

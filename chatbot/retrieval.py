@@ -1,5 +1,5 @@
-"""Hybrid search: vector similarity (Chroma) and BM25 keyword scores, fused by a weighted sum of the
-normalised scores over the candidates either search found. Score fusion beat reciprocal-rank fusion
+"""Hybrid search: vector similarity (Chroma) and BM25 keyword scores (chatbot/keyword.py), fused by a
+weighted sum of the normalised scores over the candidates either search found. Score fusion beat reciprocal-rank fusion
 by 3-6 points of recall@5 and MRR in bench/retrieval_quality.py: it keeps how far ahead a strong keyword
 match is, where RRF keeps only its rank. Each returned Source carries the cosine similarity of its chunk
 to the question: that absolute figure, not the fused score, is what the refusal threshold reads."""
@@ -8,17 +8,21 @@ from __future__ import annotations
 
 import re
 import threading
+from collections import OrderedDict
+from collections.abc import Sequence
 
 import numpy as np
 
 from chatbot.config import Settings
-from chatbot.keyword import BM25
+from chatbot.keyword import KeywordIndex
 from chatbot.store import KnowledgeStore
 from chatbot.types import Chunk, Source
 from chatbot.vector_cache import VectorCache
 
 SNIPPET_CHARS = 320
 QUERY_VECTORS_KEPT = 64  # recent query embeddings, so that excerpt selection reuses retrieval's
+CHUNKS_KEPT = 256  # recently shown chunks (their texts feed the prompt and excerpt selection)
+LOAD_BATCH = 2000  # chunks tokenized per keyword-index write when it is first loaded
 
 
 def fuse_scores(vector: dict[str, float], keyword: dict[str, float], keyword_weight: float) -> list[str]:
@@ -88,56 +92,89 @@ def body_snippet(text: str, limit: int = SNIPPET_CHARS) -> str:
 
 
 class HybridRetriever:
+    """Vector and keyword search over the store. The keyword index follows the knowledge base: the first
+    search loads it from the stored chunks, later ones apply only the documents changed since (by this
+    replica or another one on the same database). Chunk texts stay in Chroma; the few shown as sources are
+    read back per answer and kept in a small cache (a chunk id names its content, so it never goes stale)."""
+
     def __init__(self, store: KnowledgeStore, settings: Settings):
         self.store = store
         self.settings = settings
         self._lock = threading.Lock()
         self._version = -1
-        self._chunks: list[Chunk] = []
-        self._by_id: dict[str, Chunk] = {}
-        self._bm25 = BM25([])
+        self._index = KeywordIndex()
         self._queries = VectorCache(QUERY_VECTORS_KEPT)
+        self._chunks: OrderedDict[str, Chunk] = OrderedDict()
+        self._chunks_lock = threading.Lock()
 
     def query_vector(self, query: str) -> np.ndarray:
         """The query's embedding; the last QUERY_VECTORS_KEPT are kept (a question is embedded once per
         answer, not once for retrieval and again for excerpt selection)."""
         return self._queries.get([query], lambda texts: [self.store.embeddings.embed_query(texts[0])])[0]
 
-    def _refresh(self) -> None:
-        """Rebuild the keyword index when the knowledge base changed (also after another replica's edit)."""
+    def refresh(self) -> int:
+        """Bring the keyword index up to the knowledge base's version; returns how many documents were
+        re-read (all of them the first time)."""
         version = self.store.version()
         if version == self._version:
-            return
+            return 0
         with self._lock:
             if version == self._version:
-                return
-            chunks = self.store.chunks()
-            self._bm25 = BM25([c.text for c in chunks])
-            self._chunks = chunks
-            self._by_id = {c.chunk_id: c for c in chunks}
+                return 0
+            if self._version < 0:
+                index = KeywordIndex()
+                batch: list[tuple[str, str, str]] = []
+                for item in self.store.current_chunks():
+                    batch.append(item)
+                    if len(batch) >= LOAD_BATCH:
+                        index.add_many(batch)
+                        batch = []
+                index.add_many(batch)
+                self._index, changed = index, len(self.store.list())
+            else:
+                changes = self.store.changes_since(self._version)
+                for doc_id, _ in changes:
+                    self._index.remove_doc(doc_id)
+                    self._index.add_many(self.store.doc_chunks(doc_id))
+                changed = len(changes)
             self._version = version
+            return changed
 
     def retrieve(self, query: str, k: int | None = None) -> list[Source]:
         """The `k` best chunks for `query`, best first, each scored by cosine similarity."""
         k = k or self.settings.top_k
-        self._refresh()
+        self.refresh()
         query = search_query(query)
-        if not self._chunks or not query.strip():
+        if not len(self._index) or not query.strip():
             return []
         qvec = self.query_vector(query)
-        n = min(self.settings.candidates, len(self._chunks))
+        n = min(self.settings.candidates, len(self._index))
         found = self.store.collection.query(query_embeddings=[qvec.tolist()], n_results=n,
                                             include=["distances"])
         similarity = {cid: 1.0 - float(d) for cid, d in zip(found["ids"][0], found["distances"][0], strict=True)
-                      if cid in self._by_id}
-        keyword = {self._chunks[pos].chunk_id: score for pos, score in self._bm25.search(query, n)}
+                      if cid in self._index}
+        keyword = dict(self._index.search(query, n))
         missing = [cid for cid in keyword if cid not in similarity]
         if missing:  # keyword-only hits: score them with their stored vectors
             got = self.store.collection.get(ids=missing, include=["embeddings"])
             for cid, vec in zip(got["ids"], got["embeddings"], strict=True):
                 similarity[cid] = float(np.dot(qvec, np.asarray(vec, dtype=np.float32)))
         top = fuse_scores(similarity, keyword, self.settings.keyword_weight)[:k]
-        return [self._source(self._by_id[cid], similarity[cid]) for cid in top]
+        chunks = self.chunks(top)
+        return [self._source(chunks[cid], similarity[cid]) for cid in top if cid in chunks]
+
+    def chunks(self, chunk_ids: Sequence[str]) -> dict[str, Chunk]:
+        """The chunks with these ids, from the cache or the store."""
+        with self._chunks_lock:
+            have = {cid: self._chunks[cid] for cid in chunk_ids if cid in self._chunks}
+        fetched = self.store.chunks_by_id([cid for cid in chunk_ids if cid not in have])
+        with self._chunks_lock:
+            for cid, chunk in {**have, **fetched}.items():
+                self._chunks[cid] = chunk
+                self._chunks.move_to_end(cid)
+            while len(self._chunks) > CHUNKS_KEPT:
+                self._chunks.popitem(last=False)
+        return {**have, **fetched}
 
     def _source(self, chunk: Chunk, score: float) -> Source:
         return Source(doc_id=chunk.doc_id, title=chunk.title, section=chunk.section, source=chunk.source,
@@ -145,8 +182,8 @@ class HybridRetriever:
 
     def idf(self, term: str) -> float:
         """The keyword index's inverse document frequency of a (stemmed) term, as of the last retrieve."""
-        return self._bm25.idf(term)
+        return self._index.idf(term)
 
     def chunk_text(self, chunk_id: str) -> str:
-        chunk = self._by_id.get(chunk_id)
+        chunk = self.chunks([chunk_id]).get(chunk_id)
         return chunk.text if chunk else ""

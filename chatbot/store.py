@@ -8,8 +8,7 @@ match the manifest are orphans of an interrupted run, and `repair()` removes the
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Sequence
 from urllib.parse import urlparse
 
 from langchain_chroma import Chroma
@@ -43,26 +42,20 @@ def open_chroma_client(settings: Settings):
     return chromadb.PersistentClient(path=str(settings.chroma_dir), settings=chroma_settings)
 
 
-@dataclass(frozen=True)
-class StoredChunk:
-    chunk: Chunk
-    sha8: str
-
-
 class KnowledgeStore:
     def __init__(self, settings: Settings, embeddings: Embeddings, engine: Engine, client=None):
         self.engine = engine
         self.embeddings = embeddings
+        client = client or open_chroma_client(settings)
+        # LangChain's view of the collection (for LangChain retrievers); the store itself reads and writes
+        # through chromadb's public client API.
         self.vectors = Chroma(
             collection_name=settings.collection,
             embedding_function=embeddings,
-            client=client or open_chroma_client(settings),
+            client=client,
             collection_configuration={"hnsw": {"space": "cosine"}},
         )
-
-    @property
-    def collection(self):
-        return self.vectors._collection
+        self.collection = client.get_collection(settings.collection, embedding_function=None)
 
     # --- reads ---------------------------------------------------------------------------------
     def get(self, doc_id: str) -> DocInfo | None:
@@ -90,8 +83,39 @@ class KnowledgeStore:
         return db.changes_since(self.engine, version)
 
     def chunks(self) -> list[Chunk]:
-        """Every current chunk (for the keyword index)."""
+        """Every stored chunk (for fine-tuning data)."""
         return [_chunk(cid, text, meta) for cid, text, meta in self._all(["documents", "metadatas"])]
+
+    def current_chunks(self) -> Iterator[tuple[str, str, str]]:
+        """(chunk id, doc id, text) of every chunk of every current document version, read in pages (for
+        the keyword index: a replica keeps none of these texts)."""
+        current = self._current_shas()
+        for cid, text, meta in self._all(["documents", "metadatas"]):
+            doc_id = str(meta.get("doc_id"))
+            if current.get(doc_id) == meta.get("sha256"):
+                yield cid, doc_id, text
+
+    def doc_chunks(self, doc_id: str) -> list[tuple[str, str, str]]:
+        """(chunk id, doc id, text) of the current version of one document ([] once it is deleted)."""
+        info = self.get(doc_id)
+        if info is None:
+            return []
+        got = self.collection.get(where={"doc_id": doc_id}, include=["documents", "metadatas"])
+        return [(cid, doc_id, text) for cid, text, meta in zip(got["ids"], got["documents"], got["metadatas"],
+                                                                strict=True)
+                if meta.get("sha256") == info.sha256]
+
+    def chunks_by_id(self, chunk_ids: Sequence[str]) -> dict[str, Chunk]:
+        """The stored chunks among `chunk_ids`, by id."""
+        if not chunk_ids:
+            return {}
+        got = self.collection.get(ids=list(chunk_ids), include=["documents", "metadatas"])
+        return {cid: _chunk(cid, text, meta)
+                for cid, text, meta in zip(got["ids"], got["documents"], got["metadatas"], strict=True)}
+
+    def _current_shas(self) -> dict[str, str]:
+        with self.engine.connect() as conn:
+            return dict(conn.execute(select(db.documents.c.doc_id, db.documents.c.sha256)).all())
 
     def _all(self, include: list[str]):
         """(id, document, metadata) of every stored chunk, read in pages: one read of a large collection

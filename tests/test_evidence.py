@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from chatbot.evidence import ExcerptSelector
-from chatbot.keyword import BM25
+from chatbot.keyword import KeywordIndex
 
 WARRANTY = (
     "Warranty > Coverage\n"
@@ -26,7 +26,7 @@ SHIPPING = (
 
 
 def _selector(embeddings, texts):
-    return ExcerptSelector(embeddings, BM25(texts).idf)
+    return ExcerptSelector(embeddings, KeywordIndex.of_texts(texts).idf)
 
 
 def test_keeps_the_answering_sentence_and_drops_the_rest(embeddings):

@@ -52,3 +52,26 @@ def test_migrations_manifest_changes_and_feedback_on_postgres(tmp_path, embeddin
         assert [(r.kind, r.status) for r in service.recent_jobs()] == [("training", "done")]
         assert service.delete("returns") and service.documents() == []
         service.engine.dispose()
+
+
+def test_two_replicas_on_a_chroma_server_and_postgres_see_each_others_changes(tmp_path, embeddings):
+    """Upload through one replica, answer through the other at once; replace and delete likewise. Each
+    replica's keyword index follows the change log, with no restart and no rebuild."""
+    from tests.servers import chroma_server
+
+    lantern = b"# Solar Lantern SL-300\n\n## Battery\n\nThe SL-300 lantern has a 5200 mAh battery.\n"
+    with postgres_server() as url, chroma_server(tmp_path / "chroma-server") as chroma_url:
+        settings = make_settings(tmp_path / "home", database_url=url, chroma_url=chroma_url)
+        one, two = (make_service(settings, embeddings=embeddings) for _ in range(2))
+        assert one.ingest_bytes("returns.md", b"# Returns\n\nReturn items within 30 days.").status == "indexed"
+        assert two.retriever.retrieve("return window")[0].doc_id == "returns"  # loads two's index
+        assert one.ingest_bytes("lantern.md", lantern).status == "indexed"
+        top = two.retriever.retrieve("SL-300 battery")
+        assert top[0].doc_id == "lantern" and "5200 mAh" in two.retriever.chunk_text(top[0].chunk_id)
+        assert two.ingest_bytes("lantern.md", lantern.replace(b"5200", b"6400")).status == "updated"
+        top = one.retriever.retrieve("SL-300 battery")
+        assert top[0].doc_id == "lantern" and "6400 mAh" in one.retriever.chunk_text(top[0].chunk_id)
+        assert sum(s.doc_id == "lantern" for s in one.retriever.retrieve("SL-300 battery", k=5)) == 1
+        assert one.delete("lantern")
+        assert all(s.doc_id != "lantern" for s in two.retriever.retrieve("SL-300 lantern battery", k=5))
+        assert two.retriever.refresh() == 0 and len(two.retriever._index) == one.store.chunk_count()

@@ -86,7 +86,8 @@ PRESETS: dict[str, Preset] = {
                     max_minutes=7.0, eval_steps=10, max_val_rows=32, pairs_per_chunk=3,
                     pair_model=PACKAGED_LIGHT_CHAT),
     "standard": Preset(base=PACKAGED_LIGHT_CHAT, method="lora", learning_rate=2e-4, max_length=448, epochs=2,
-                       max_minutes=45.0, eval_steps=10, max_val_rows=48, pairs_per_chunk=4),
+                       max_minutes=45.0, eval_steps=10, max_val_rows=48, pairs_per_chunk=4,
+                       pair_model=PACKAGED_LIGHT_CHAT),
 }
 
 
