@@ -17,30 +17,20 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import re
 import statistics
+import sys
 import tempfile
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.machine import cpu_name  # noqa: E402
 from chatbot import prompts
 from chatbot.config import Settings
 from chatbot.types import Answer, Turn
 
 HERE = Path(__file__).resolve().parent / "unseen"
-
-
-def cpu_name() -> str:
-    """The CPU model and whether it has AVX-512 (llama.cpp reads prompts ~3x faster with it)."""
-    try:
-        info = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return platform.processor() or "unknown CPU"
-    model = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")),
-                 "unknown CPU")
-    flags = next((line for line in info.splitlines() if line.startswith("flags")), "")
-    simd = "AVX-512" if " avx512f" in flags else "AVX2" if " avx2" in flags else "no AVX2"
-    return f"{model}, {os.cpu_count()} cores, {simd}"
 
 
 def normalise(text: str) -> str:

@@ -138,6 +138,13 @@ class KeywordIndex:
     def __contains__(self, chunk_id: object) -> bool:
         return chunk_id in self._slot_of
 
+    def nbytes(self) -> int:
+        """Bytes held in the index's arrays (postings, lengths, per-chunk term lists); ids and the term
+        dictionary come on top."""
+        with self._lock:
+            columns = [*self._slots, *self._tfs, self._lengths]
+            return sum(c._data.nbytes for c in columns) + sum(t.nbytes for t in self._slot_terms.values())
+
     def add(self, chunk_id: str, doc_id: str, text: str) -> None:
         """Index one chunk (a chunk id already indexed is replaced)."""
         self.add_many([(chunk_id, doc_id, text)])
