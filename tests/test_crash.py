@@ -1,5 +1,5 @@
-"""A real `chatbot ingest` process killed with SIGKILL mid-run: a re-run completes the store with no
-duplicate or orphan chunks, and the document list equals a clean ingest's."""
+"""A real `chatbot ingest` process interrupted mid-run (Ctrl-C, then SIGKILL): a re-run completes the store
+with no duplicate or orphan chunks, and the document list equals a clean ingest's."""
 
 from __future__ import annotations
 
@@ -22,12 +22,12 @@ def write_kb(folder, n: int = 14) -> None:
         (folder / f"doc-{i:02d}.md").write_text(f"# Document {i}\n\n{sections}\n")
 
 
-def cli(home, *args, wait: bool = True):
+def cli(home, *args, wait: bool = True, stderr=subprocess.DEVNULL):
     # Small embedding batches: results, and so the kills below, come a few documents at a time.
     env = {**os.environ, "CHATBOT_HOME": str(home), "CHATBOT_INGEST_BATCH_CHUNKS": "16"}
     command = [sys.executable, "-m", "chatbot.cli", *args]
     if not wait:
-        return subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        return subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=stderr)
     return subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True, timeout=600)
 
 
@@ -45,16 +45,22 @@ def test_killed_ingest_is_completed_by_a_rerun(tmp_path, embeddings):
     make_settings(clean), make_settings(crashed)
     assert cli(clean, "ingest", str(kb)).returncode == 0
 
-    for _ in range(2):  # kill twice, at different points of the run
-        proc = cli(crashed, "ingest", str(kb), wait=False)
-        lines = 0
-        deadline = time.monotonic() + 300
-        while lines < 3 + _ * 5 and time.monotonic() < deadline:  # let it index a few documents first
-            if proc.stdout.readline():
-                lines += 1
-        time.sleep(0.3)
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait()
+    for attempt, sig in enumerate([signal.SIGINT, signal.SIGKILL]):  # at different points of the run
+        log = tmp_path / f"stderr-{attempt}.txt"
+        with log.open("w") as err:
+            proc = cli(crashed, "ingest", str(kb), wait=False, stderr=err)
+            lines = 0
+            deadline = time.monotonic() + 300
+            while lines < 3 + attempt * 5 and time.monotonic() < deadline:  # let it index a few documents
+                if proc.stdout.readline():
+                    lines += 1
+            time.sleep(0.3)
+            os.kill(proc.pid, sig)
+            code = proc.wait(timeout=120)
+        if sig == signal.SIGINT:  # Ctrl-C: a clear message, not a traceback
+            assert code == 130, log.read_text()
+            assert "run the same command again to resume" in log.read_text()
+            assert "Traceback" not in log.read_text()
     rerun = cli(crashed, "ingest", str(kb))
     assert rerun.returncode == 0, rerun.stdout
     clean_docs, clean_ids = state(clean, embeddings)
