@@ -188,3 +188,35 @@ def test_lora_is_merged_into_plain_weights(ft_settings: Settings, tickets: Path)
     assert set(tuned) == set(base), "LoRA adapters were not merged"
     assert any(not tuned[k].equal(base[k]) for k in base)
     registry.delete_model(ft_settings, "tiny-lora")
+
+
+@pytest.mark.parametrize("lora", [False, True])
+def test_answer_token_loss_equals_the_models_own_loss(ft_settings: Settings, lora: bool) -> None:
+    """The loss that skips the prompt's logits is the model's causal-LM loss, with and without LoRA, and its
+    gradients reach the trained weights."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from chatbot.finetune.train import answer_token_loss, collate, tokenize_row
+    from chatbot.model_files import resolve_chat_model
+
+    path = str(resolve_chat_model(PACKAGED_SMALL_CHAT, ft_settings.models_dir))
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+    if lora:
+        from peft import LoraConfig, get_peft_model
+
+        model = get_peft_model(model, LoraConfig(r=4, target_modules="all-linear", task_type="CAUSAL_LM"))
+    rows = [[{"role": "user", "content": "How long do refunds take?"},
+             {"role": "assistant", "content": "Refunds take 5 business days."}],
+            [{"role": "system", "content": "Answer from the excerpts."},
+             {"role": "user", "content": "Excerpt [1]: The hub blinks red when offline. Why is it red?"},
+             {"role": "assistant", "content": "It is offline [1]."}]]
+    examples = [tokenize_row(tokenizer, r, 192) for r in rows]
+    batch = collate([{"input_ids": e.input_ids, "labels": e.labels} for e in examples], tokenizer.pad_token_id)
+    ours = answer_token_loss(model, batch)
+    theirs = model(**batch).loss
+    assert torch.isclose(ours, theirs, rtol=1e-4), (float(ours), float(theirs))
+    ours.backward()
+    grads = [p.grad for p in model.parameters() if p.requires_grad]
+    assert grads and all(g is not None for g in grads) and any(float(g.abs().sum()) > 0 for g in grads)

@@ -134,6 +134,25 @@ def collate(batch: Sequence[dict[str, list[int]]], pad_id: int) -> dict[str, Any
     return {"input_ids": ids, "attention_mask": mask, "labels": labels}
 
 
+def answer_token_loss(model: Any, inputs: dict[str, Any]) -> Any:
+    """The causal-LM loss on the answer tokens, with the output layer applied to those positions only.
+    Equal to the model's own loss (mean cross-entropy over the labelled tokens), but a 150k-word
+    vocabulary's logits for every prompt token cost gigabytes and most of a CPU step's time: answers are
+    a tenth of a RAG-prompt row. Models without a separate decoder and head get the ordinary forward."""
+    import torch.nn.functional as F
+
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model  # under LoRA
+    decoder, head = base.get_decoder(), base.get_output_embeddings()
+    labels = inputs["labels"]
+    if decoder is None or head is None or decoder is base:
+        return model(**inputs).loss
+    hidden = decoder(input_ids=inputs["input_ids"], attention_mask=inputs.get("attention_mask")).last_hidden_state
+    targets = labels[:, 1:]
+    keep = targets != IGNORE
+    logits = head(hidden[:, :-1][keep])
+    return F.cross_entropy(logits.float(), targets[keep])
+
+
 def default_name(base: str, preset: str, now: datetime) -> str:
     """A model name from the base model, preset and time.
 
@@ -277,9 +296,14 @@ class _Run:
                 max_steps=total, learning_rate=cfg.learning_rate, weight_decay=cfg.weight_decay,
                 lr_scheduler_type="linear", warmup_steps=cfg.warmup_ratio, max_grad_norm=1.0,
                 train_sampling_strategy="group_by_length",  # batches of similar length: less padding
-                remove_unused_columns=False,
+                remove_unused_columns=False, prediction_loss_only=True,
             )
-            trainer = Trainer(
+            class AnswerLossTrainer(Trainer):
+                def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):  # noqa: ARG002
+                    loss = answer_token_loss(model, inputs)
+                    return (loss, {"loss": loss}) if return_outputs else loss
+
+            trainer = AnswerLossTrainer(
                 model=model, args=args, processing_class=tokenizer,
                 data_collator=lambda rows: collate(rows, pad_id),
                 train_dataset=[asdict(e) for e in train_ex], eval_dataset=[asdict(e) for e in val_ex] or None,
