@@ -22,6 +22,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.machine import cpu_name  # noqa: E402
 from chatbot.config import Settings  # noqa: E402
 
 SENTENCES = (
@@ -66,6 +67,31 @@ def corpus_documents(path: Path, n: int) -> list[tuple[str, bytes]]:
     return docs
 
 
+def resume(settings: Settings, folder: Path, n_docs: int, clean) -> dict[str, Any]:
+    """Ingest the folder into a second home, stop half-way (as Ctrl-C would, between results), then run the
+    same ingest again: it must finish the rest only and leave the store equal to the clean one's."""
+    from chatbot.service import Service
+
+    home = settings.home.parent / "resumed"
+    service = Service(settings.model_copy(update={"home": home}))
+    started = time.perf_counter()
+    for done, _ in enumerate(service.ingest_paths([folder]), 1):
+        if done >= n_docs // 2:
+            break
+    first_s = time.perf_counter() - started
+    started = time.perf_counter()
+    statuses: dict[str, int] = {}
+    for result in service.ingest_paths([folder]):
+        statuses[result.status] = statuses.get(result.status, 0) + 1
+    rest_s = time.perf_counter() - started
+
+    def content(store) -> list:
+        return sorted(store.chunks(), key=lambda c: c.chunk_id)
+
+    return {"resume_first_half_s": round(first_s, 2), "resume_rest_s": round(rest_s, 2),
+            "resume_statuses": statuses, "resume_equals_clean": content(service.store) == content(clean)}
+
+
 def run(docs: list[tuple[str, bytes]]) -> dict[str, Any]:
     from sentence_transformers import SentenceTransformer
 
@@ -88,6 +114,7 @@ def run(docs: list[tuple[str, bytes]]) -> dict[str, Any]:
         out.update(chunks=chunks, pipeline_s=round(pipeline_s, 2),
                    pipeline_chunks_per_s=round(chunks / pipeline_s, 1),
                    pipeline_docs_per_s=round(len(docs) / pipeline_s, 2), rss_after_pipeline_mb=peak_rss_mb())
+        out.update(resume(settings, folder, len(docs), service.store))
         stored = service.store.chunks()
         texts = [c.text for c in stored]
         by_doc: dict[str, list[str]] = {}
@@ -124,6 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     docs = corpus_documents(args.corpus, args.docs) if args.corpus else synthetic_documents(args.docs, args.seed)
     result = run(docs)
     result["source"] = str(args.corpus) if args.corpus else "synthetic markdown"
+    result["cpu"] = cpu_name()
     print(json.dumps(result, indent=2) if args.json else table(result))
     return 0
 
