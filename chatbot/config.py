@@ -76,7 +76,7 @@ class Settings(BaseSettings):
     chunk_overlap: int = Field(default=120, ge=0, description="Overlap between chunks of one section.")
     max_upload_mb: float = Field(default=20.0, gt=0, description="Files above this size are refused unread.")
     ingest_batch_chunks: int = Field(
-        default=256, ge=1, description="Folder ingestion embeds the chunks of several documents together, about "
+        default=1024, ge=1, description="Folder ingestion embeds the chunks of several documents together, about "
         "this many per call."
     )
     top_k: int = Field(default=4, ge=1, description="Chunks retrieved for an answer.")
