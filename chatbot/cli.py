@@ -59,6 +59,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     try:
         for result in service.ingest_paths(files):
             bar.write(result.line(), file=sys.stdout)
+            sys.stdout.flush()  # one line per file as it is done, also into a pipe
             counts[result.status] += 1
             chunks += result.chunks if result.status in ("indexed", "updated") else 0
             bar.update()

@@ -106,7 +106,9 @@ class KeywordIndex:
     >>> index.add("b:1", "b", "Refunds reach your card in 5 days")
     >>> [cid for cid, _ in index.search("what is E-104?", 5)]
     ['a:1']
-    >>> index.remove_doc("a"); index.search("E-104", 5), len(index)
+    >>> index.remove_doc("a")
+    1
+    >>> index.search("E-104", 5), len(index)
     ([], 1)
     """
 

@@ -27,7 +27,10 @@ def cli(home, *args, wait: bool = True, stderr=subprocess.DEVNULL):
     env = {**os.environ, "CHATBOT_HOME": str(home), "CHATBOT_INGEST_BATCH_CHUNKS": "16"}
     command = [sys.executable, "-m", "chatbot.cli", *args]
     if not wait:
-        return subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=stderr)
+        # SIGINT restored to its default: a shell starts background jobs (as CI may run us) with it ignored,
+        # and Python then installs no KeyboardInterrupt handler.
+        return subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=stderr,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     return subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True, timeout=600)
 
 
