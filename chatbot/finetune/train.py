@@ -71,6 +71,7 @@ class Preset:
     max_val_rows: int = 48
     pairs_per_chunk: int = 3  # questions the answer model writes per chunk (chatbot/finetune/pairs.py)
     pair_model: str = ""  # the model that writes them ("": the chat model; CHATBOT_PAIR_MODEL overrides both)
+    checkpointing: bool = False  # recompute activations in the backward pass: less memory, ~30% more time
     raft: bool = True  # add RAG-prompt examples (chatbot/finetune/raft.py) so the hybrid arm reads documents
     warmup_ratio: float = 0.05
     weight_decay: float = 0.0
@@ -87,7 +88,7 @@ PRESETS: dict[str, Preset] = {
                     pair_model=PACKAGED_LIGHT_CHAT),
     "standard": Preset(base=PACKAGED_LIGHT_CHAT, method="lora", learning_rate=2e-4, max_length=448, epochs=2,
                        max_minutes=45.0, eval_steps=10, max_val_rows=48, pairs_per_chunk=4,
-                       pair_model=PACKAGED_LIGHT_CHAT),
+                       pair_model=PACKAGED_LIGHT_CHAT, checkpointing=True),
 }
 
 
@@ -297,6 +298,7 @@ class _Run:
                 lr_scheduler_type="linear", warmup_steps=cfg.warmup_ratio, max_grad_norm=1.0,
                 train_sampling_strategy="group_by_length",  # batches of similar length: less padding
                 remove_unused_columns=False, prediction_loss_only=True,
+                gradient_checkpointing=cfg.checkpointing, gradient_checkpointing_kwargs={"use_reentrant": False},
             )
             class AnswerLossTrainer(Trainer):
                 def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):  # noqa: ARG002
