@@ -73,6 +73,11 @@ def _norm(word: str) -> str:
         return _STEMMER.stemWord(word)
 
 
+def _idf(df: int, n: int) -> float:
+    """BM25's inverse document frequency of a term held by `df` of `n` chunks (never negative)."""
+    return math.log(1 + (n - df + 0.5) / (df + 0.5))
+
+
 class _Column:
     """A growable numpy array (amortised O(1) appends); `values` is a view of the filled part."""
 
@@ -226,9 +231,7 @@ class KeywordIndex:
     def idf(self, term: str) -> float:
         """Inverse document frequency of a (stemmed) term over the live chunks."""
         tid = self._term_ids.get(term)
-        df = self._df[tid] if tid is not None else 0
-        n = len(self._slot_of)
-        return math.log(1 + (n - df + 0.5) / (df + 0.5))
+        return _idf(self._df[tid] if tid is not None else 0, len(self._slot_of))
 
     def search(self, query: str, k: int) -> list[tuple[str, float]]:
         """The `k` best-scoring chunks for the query's terms, best first (chunks with no term left out)."""
@@ -244,8 +247,8 @@ class KeywordIndex:
                 if not self._df[tid]:
                     continue
                 slots, tfs = self._slots[tid].values, self._tfs[tid].values
-                idf = math.log(1 + (n - self._df[tid] + 0.5) / (self._df[tid] + 0.5))
-                scores[slots] += idf * tfs * (self.k1 + 1) / (tfs + norm[slots]) * (lengths[slots] > 0)
+                live = lengths[slots] > 0
+                scores[slots] += _idf(self._df[tid], n) * tfs * (self.k1 + 1) / (tfs + norm[slots]) * live
             hits = np.flatnonzero(scores)
             if len(hits) > k:
                 hits = hits[np.argpartition(-scores[hits], k - 1)[:k]]

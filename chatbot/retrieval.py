@@ -1,8 +1,9 @@
 """Hybrid search: vector similarity (Chroma) and BM25 keyword scores (chatbot/keyword.py), fused by a
-weighted sum of the normalised scores over the candidates either search found. Score fusion beat reciprocal-rank fusion
-by 3-6 points of recall@5 and MRR in bench/retrieval_quality.py: it keeps how far ahead a strong keyword
-match is, where RRF keeps only its rank. Each returned Source carries the cosine similarity of its chunk
-to the question: that absolute figure, not the fused score, is what the refusal threshold reads."""
+weighted sum of the normalised scores over the candidates either search found. Score fusion beat
+reciprocal-rank fusion by 3-6 points of recall@5 and MRR in bench/retrieval_quality.py: it keeps how far
+ahead a strong keyword match is, where RRF keeps only its rank. Each returned Source carries the cosine
+similarity of its chunk to the question: that absolute figure, not the fused score, is what the refusal
+threshold reads."""
 
 from __future__ import annotations
 
@@ -122,15 +123,16 @@ class HybridRetriever:
             if version == self._version:
                 return 0
             if self._version < 0:
-                index = KeywordIndex()
+                index, docs = KeywordIndex(), set()
                 batch: list[tuple[str, str, str]] = []
                 for item in self.store.current_chunks():
                     batch.append(item)
+                    docs.add(item[1])
                     if len(batch) >= LOAD_BATCH:
                         index.add_many(batch)
                         batch = []
                 index.add_many(batch)
-                self._index, changed = index, len(self.store.list())
+                self._index, changed = index, len(docs)
             else:
                 changes = self.store.changes_since(self._version)
                 for doc_id, _ in changes:
@@ -167,14 +169,14 @@ class HybridRetriever:
         """The chunks with these ids, from the cache or the store."""
         with self._chunks_lock:
             have = {cid: self._chunks[cid] for cid in chunk_ids if cid in self._chunks}
-        fetched = self.store.chunks_by_id([cid for cid in chunk_ids if cid not in have])
+        found = {**have, **self.store.chunks_by_id([cid for cid in chunk_ids if cid not in have])}
         with self._chunks_lock:
-            for cid, chunk in {**have, **fetched}.items():
+            for cid, chunk in found.items():
                 self._chunks[cid] = chunk
                 self._chunks.move_to_end(cid)
             while len(self._chunks) > CHUNKS_KEPT:
                 self._chunks.popitem(last=False)
-        return {**have, **fetched}
+        return found
 
     def _source(self, chunk: Chunk, score: float) -> Source:
         return Source(doc_id=chunk.doc_id, title=chunk.title, section=chunk.section, source=chunk.source,
