@@ -128,7 +128,7 @@ def now() -> datetime:
 def open_database(url: str) -> Engine:
     """Create the engine and upgrade the database to the newest migration (a no-op when it is there).
     A SQLite file's folder is created first: on a machine where the app never ran, HOME does not exist."""
-    engine = create_engine(url, future=True, pool_pre_ping=True)
+    engine = create_engine(url, pool_pre_ping=True)
     if url.startswith("sqlite"):
         database = engine.url.database
         if database and database != ":memory:" and not database.startswith("file:"):

@@ -68,7 +68,7 @@ def export_rows(items: list[Rating]) -> tuple[list[dict], list[dict]]:
     >>> down = Rating(2, "Q?", "bad", "finetuned", "m", -1)
     >>> sft, pref = export_rows([up, down])
     >>> sft[0]["messages"][-1]["content"], pref[0]["chosen"], pref[0]["rejected"]
-    ('good', 'good', 'bad')
+    ('good', [{'role': 'assistant', 'content': 'good'}], [{'role': 'assistant', 'content': 'bad'}])
     """
     sft = [{"messages": prompts.training_messages(r.question, r.answer), "arm": r.arm, "model": r.model}
            for r in items if r.rating > 0 or (r.preferred and r.rating >= 0)]
@@ -84,9 +84,14 @@ def export_rows(items: list[Rating]) -> tuple[list[dict], list[dict]]:
             for rejected in bad:
                 if chosen.id != rejected.id and chosen.answer != rejected.answer:
                     prefs.append({"prompt": prompts.closed_book_messages(chosen.question),
-                                  "chosen": chosen.answer, "rejected": rejected.answer,
+                                  "chosen": _reply(chosen.answer), "rejected": _reply(rejected.answer),
                                   "chosen_arm": chosen.arm, "rejected_arm": rejected.arm})
     return sft, prefs
+
+
+def _reply(text: str) -> list[dict[str, str]]:
+    """An answer as TRL's conversational preference format holds it, like the prompt: a list of messages."""
+    return [{"role": "assistant", "content": text}]
 
 
 def export(engine: Engine, out_dir: Path) -> tuple[Path, Path, int, int]:

@@ -25,6 +25,7 @@ from chatbot.ingest import IngestError, load, safe_name, split
 from chatbot.ingest.detect import SUPPORTED
 from chatbot.keyword import codes
 from chatbot.models import make_chat_model, make_embeddings, with_options
+from chatbot.repeat_guard import cut_loop, loop_start
 from chatbot.retrieval import HybridRetriever, body_snippet
 from chatbot.store import KnowledgeStore
 from chatbot.types import (
@@ -111,20 +112,26 @@ class Service:
         self.retriever.retrieve("warm up")
         with_options(self.chat_model, max_new_tokens=1).invoke(as_langchain(prompts.rag_messages("Hi", [], [])))
 
-    def finetuned_model(self) -> BaseChatModel:
-        """The active fine-tuned model, run in-process (llama.cpp on its GGUF export, else transformers)."""
+    def finetuned_model(self, arm: str = "finetuned") -> BaseChatModel:
+        """The active fine-tuned model's weights for `arm` (the hybrid arm has its own reader when the
+        preset trained one), run in-process (llama.cpp on its GGUF export, else transformers)."""
         record = registry.get_active(self.settings)
         if record is None:
             raise ServiceError("No fine-tuned model is active: train one with `chatbot finetune` or pick one "
                                "with `chatbot models use NAME`.")
+        path = record.weights_for(arm)
         with self._model_lock:
-            if record.path not in self._finetuned:
+            if path not in self._finetuned:
                 in_process = "transformers" if self.settings.chat_backend in ("transformers", "openai") else "auto"
                 local = self.settings.model_copy(update={"chat_backend": in_process})
-                model = make_chat_model(local, model=record.path)
-                model.model_name = f"{record.name} (fine-tuned {record.base_model.removeprefix('packaged:')})"
-                self._finetuned = {record.path: model}  # keep one: an older active model is released
-            return self._finetuned[record.path]
+                model = make_chat_model(local, model=path)
+                role = " reader" if path != record.path else ""
+                model.model_name = f"{record.name}{role} (fine-tuned {record.base_model.removeprefix('packaged:')})"
+                # keep the active model's weights only: an older active model is released
+                current = (record.path, record.weights_for("hybrid"))
+                self._finetuned = {p: m for p, m in self._finetuned.items() if p in current}
+                self._finetuned[path] = model
+            return self._finetuned[path]
 
     # --- fine-tuned models -------------------------------------------------------------------
     def models(self) -> list[registry.ModelRecord]:
@@ -261,7 +268,7 @@ class Service:
             case "finetuned":
                 return self.finetuned_model(), False
             case "hybrid":
-                return self.finetuned_model(), True
+                return self.finetuned_model("hybrid"), True
             case _:
                 raise ServiceError(f"Unknown mode {mode!r}; use rag, finetuned, hybrid or base.")
 
@@ -450,6 +457,7 @@ class Service:
             shown, texts, excerpts = in_prompt(prepared)
             attempt = _Attempt()  # its first token is the answer's: the time to it is what the customer waits
             yield from self._generate(model, retrieves, prepared, shown, texts, started, attempt)
+        attempt.text = cut_loop(attempt.text)  # a loop the decoding guard let through ends the answer
         if refuse and retrieves and not prompts.is_refusal(attempt.text):
             # a figure stated in no document is a guess: drop its sentence (an answer left empty declines)
             attempt.text = grounding.drop_unsupported(attempt.text, [*texts, question])
@@ -482,6 +490,8 @@ class Service:
                 attempt.ttft = time.perf_counter() - started
             attempt.text += piece
             yield StreamEvent("token", token=piece)
+            if loop_start(attempt.text) is not None:  # stuck in a loop: nothing more worth waiting for
+                break
 
     def ask(self, question: str, history: Sequence[Turn] = (), mode: Mode = "rag",
             conversation_id: str | None = None) -> Answer:

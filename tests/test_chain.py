@@ -138,3 +138,18 @@ def test_with_model_declines_off_the_rules_leave_declining_to_the_gate(settings,
     assert not service.ask("How much does the SL-300 cost?").refused
     assert seen == [False]
     assert service.ask("What is the capital of Australia?").refused  # the relevance gate still declines
+
+
+def test_a_loop_ends_the_answer_and_is_cut_back_to_the_last_full_sentence(settings, embeddings):
+    """A model looping in other tokens than the decoding guard compares ("PayPal Express, PayPal Exp...")
+    is stopped once a word 4-gram comes a third time, and the customer gets the answer up to the loop."""
+    looping = "The SL-300 costs $79 [1]. Pay with " + "PayPal Express, " * 30
+    service = scripted_service(settings, embeddings, looping)
+    events = list(service.stream("How much does the SL-300 cost?"))
+    tokens = "".join(e.token for e in events if e.kind == "token")
+    assert len(tokens) < len(looping), "generation goes on after the loop"
+    answer = events[-1].answer
+    assert not answer.refused and answer.text == "The SL-300 costs $79 [1]."
+    from chatbot.evaluation.metrics import loops
+
+    assert loops(looping) and not loops(answer.text)

@@ -32,7 +32,8 @@ def test_ratings_round_trip_and_export(tmp_path):
     assert (n_sft, n_pref) == (1, 1)
     assert sft[0]["messages"][-1] == {"role": "assistant", "content": "Five business days [1]."}
     assert sft[0]["messages"][-2]["content"] == "How long do refunds take?"
-    assert prefs[0]["chosen"] == "Five business days [1]." and prefs[0]["rejected"] == "Two weeks."
+    assert prefs[0]["chosen"] == [{"role": "assistant", "content": "Five business days [1]."}]
+    assert prefs[0]["rejected"] == [{"role": "assistant", "content": "Two weeks."}]
 
 
 def test_preference_moves_when_another_answer_is_marked_better(tmp_path):
@@ -44,5 +45,6 @@ def test_preference_moves_when_another_answer_is_marked_better(tmp_path):
     preferred = [r.id for r in feedback.ratings(engine) if r.preferred]
     assert preferred == [second]
     _, prefs = feedback.export_rows(feedback.ratings(engine))
-    assert prefs == [{"prompt": prefs[0]["prompt"], "chosen": "B", "rejected": "A", "chosen_arm": "hybrid",
+    assert prefs == [{"prompt": prefs[0]["prompt"], "chosen": [{"role": "assistant", "content": "B"}],
+                      "rejected": [{"role": "assistant", "content": "A"}], "chosen_arm": "hybrid",
                       "rejected_arm": "rag"}]

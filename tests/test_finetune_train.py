@@ -98,6 +98,44 @@ def test_few_steps_train_save_load_and_register(ft_settings: Settings, tickets: 
     assert registry.list_models(ft_settings) == [] and registry.get_active(ft_settings) is None
 
 
+def test_a_preset_with_a_reader_trains_the_hybrid_arms_weights_apart(ft_settings: Settings, tickets: Path) -> None:
+    """The RAG-prompt rows go to a second model in the folder's `reader/`, with its own record; the closed-book
+    model never sees them, the hybrid arm loads the reader, and the steps of both runs are reported in turn."""
+    from chatbot import prompts
+    from chatbot.finetune.train import Preset, finetune
+    from chatbot.models import make_chat_model
+    from chatbot.types import Source
+
+    source = Source("faq", "FAQ", "Plus?", "faq.csv", "", 0.0, None, "faq:x:0")
+
+    def raft(pairs):
+        return [{"messages": prompts.rag_messages(p.question, [source], [CHUNKS[0].text])
+                 + [{"role": "assistant", "content": p.answer + " [1]"}], "source": p.source, "kind": "raft"}
+                for p in pairs]
+
+    reader = Preset(base=PACKAGED_SMALL_CHAT, method="full", batch_size=1, max_length=256, max_steps=2,
+                    learning_rate=5e-4, max_val_rows=1)
+    calls: list[tuple[int, int, float]] = []
+    record = finetune(ft_settings, tickets=tickets, chunks=CHUNKS, name="with-reader", max_steps=2, raft=raft,
+                      progress=lambda *a: calls.append(a), overrides={**TINY, "val_fraction": 0.0, "reader": reader})
+
+    assert [c[:2] for c in calls] == [(1, 2), (2, 2), (3, 4), (4, 4)]
+    folder = Path(record.path)
+    assert record.arms == ["finetuned", "hybrid"] and record.weights_for("hybrid") == str(folder / "reader")
+    assert record.weights_for("finetuned") == str(folder)
+    assert record.figures["reader"]["train_rows"] == 1 and record.figures["train_rows"] == len(
+        [line for line in tickets.read_text().splitlines() if line]) + 1  # tickets + the FAQ pair, no RAG rows
+    assert record.hyperparams["reader"]["learning_rate"] == 5e-4
+    reader_record = registry.read_record(folder / "reader")
+    assert reader_record.arms == ["hybrid"] and reader_record.figures["steps"] == 2
+    assert registry.list_models(ft_settings) == [record], "the reader is part of its model, not a model of its own"
+    loaded = make_chat_model(ft_settings, model=record.weights_for("hybrid"))
+    messages = prompts.rag_messages("What is Plus?", [source], [CHUNKS[0].text])
+    assert str(loaded.invoke([(m["role"], m["content"]) for m in messages]).content).strip()
+    registry.delete_model(ft_settings, "with-reader")
+    assert not folder.exists()
+
+
 def test_cancel_saves_nothing(ft_settings: Settings, tickets: Path) -> None:
     from chatbot.finetune.train import TrainingCancelled, finetune
 
@@ -108,6 +146,23 @@ def test_cancel_saves_nothing(ft_settings: Settings, tickets: Path) -> None:
     root = registry.finetuned_dir(ft_settings)
     left = [p.name for p in root.iterdir()] if root.exists() else []
     assert not [n for n in left if "cancelled" in n]
+
+
+def test_cancel_during_training_ends_after_the_current_step(ft_settings: Settings, tickets: Path) -> None:
+    from chatbot.finetune.train import TrainingCancelled, finetune
+
+    cancel = threading.Event()
+    steps: list[int] = []
+
+    def progress(step: int, total: int, loss: float) -> None:  # noqa: ARG001
+        steps.append(step)
+        cancel.set()
+
+    with pytest.raises(TrainingCancelled):
+        finetune(ft_settings, tickets=tickets, name="stopped", cancel=cancel, progress=progress, max_steps=5,
+                 overrides={**TINY, "val_fraction": 0.0})
+    assert steps == [1]
+    assert not (registry.finetuned_dir(ft_settings) / "stopped").exists()
 
 
 # --- registry and CLI without training ---------------------------------------------------------

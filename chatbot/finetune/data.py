@@ -48,7 +48,7 @@ import json
 import re
 import unicodedata
 from collections.abc import Callable, Collection, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from chatbot import prompts
@@ -271,6 +271,29 @@ def rows_sha256(rows: Sequence[Row]) -> str:
         digest.update(json.dumps(row["messages"], sort_keys=True, ensure_ascii=False).encode())
         digest.update(b"\n")
     return digest.hexdigest()
+
+
+def is_reading_row(row: Row) -> bool:
+    """True for a RAG-prompt row (raft.py builds them with kind "raft" or "raft-decline")."""
+    return str(row.get("kind", "")).startswith("raft")
+
+
+def split_reading_rows(data: TrainingData) -> tuple[TrainingData, TrainingData]:
+    """(closed-book rows, RAG-prompt rows) of `data`, each with its own hash, for presets that train the
+    hybrid arm's reader as a model of its own: a model trained on both recites the facts it learned closed
+    book over the excerpt in front of it (bench/README.md, "issue 14").
+
+    >>> rows = [{"messages": [], "kind": "raft"}, {"messages": [{"role": "user", "content": "q"}]}]
+    >>> closed, reading = split_reading_rows(TrainingData(rows, rows[:1], "", 2, 0, 0))
+    >>> len(closed.train), len(closed.validation), len(reading.train), len(reading.validation)
+    (1, 0, 1, 1)
+    """
+    def side(keep: bool) -> TrainingData:
+        train = [r for r in data.train if is_reading_row(r) == keep]
+        validation = [r for r in data.validation if is_reading_row(r) == keep]
+        return replace(data, train=train, validation=validation, data_sha256=rows_sha256(train))
+
+    return side(False), side(True)
 
 
 def build_training_data(

@@ -16,6 +16,7 @@ from chatbot.config import Settings
 
 RECORD_FILE = "record.json"
 ACTIVE_FILE = "ACTIVE"
+READER_DIR = "reader"  # the hybrid arm's own weights inside a model folder, when its preset trains them
 HELD_OUT_FILE = "held_out.jsonl"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
@@ -51,6 +52,12 @@ class ModelRecord:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def weights_for(self, arm: str) -> str:
+        """The folder whose weights answer `arm`: for the hybrid arm the reader's, when the preset trained
+        one (`READER_DIR` inside the model's folder, with its own record), else the model's own."""
+        reader = Path(self.path) / READER_DIR
+        return str(reader) if arm == "hybrid" and (reader / RECORD_FILE).is_file() else self.path
 
     def summary(self) -> dict[str, Any]:
         """The fields `chatbot models list --json` prints (no path, no loss history)."""

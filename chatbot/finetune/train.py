@@ -9,10 +9,12 @@ folder loads with plain `AutoModelForCausalLM.from_pretrained` (and so through `
 Presets (a GPU is used when present). Both train on tickets, written pairs (pairs.py) and RAG-prompt rows
 (raft.py), evaluate the validation loss every `eval_steps` steps, keep the best weights, and stop when it
 stops improving (`patience`), after `epochs`, or at `max_minutes` of training:
-    quick     SmolLM2-135M, full fine-tune, rows of <= 448 tokens, 3 pairs per chunk written by the 0.5B
-              packaged model, at most 7 minutes of training.
-    standard  Qwen2.5-Coder-0.5B, LoRA r=16 on all linear layers, rows of <= 448 tokens, 4 pairs per chunk
-              written by the chat model, at most 45 minutes of training.
+    quick     SmolLM2-135M, full fine-tune, one model for both arms, rows of <= 448 tokens, 3 pairs per chunk
+              written by the 0.5B packaged model, at most 7 minutes of training.
+    standard  Qwen2.5-Coder-0.5B, LoRA r=16 on all linear layers, 4 pairs per chunk written by the 0.5B
+              model, two models: the closed-book one (fine-tuned arm) on the short rows, up to 3 passes or
+              25 minutes; the reader (hybrid arm, `reader/` in the model's folder) on the RAG-prompt rows of
+              <= 512 tokens, one pass or 25 minutes, recomputing activations to save memory.
 Per-step costs on a 2-core CPU are in ../shared/MODELS.md (SmolLM2 ~7.7 s, the 0.5B ~22 s per step of 8
 rows of 128 tokens); measured runs, with the time to write the pairs, are in bench/README.md.
 """
@@ -32,8 +34,17 @@ from pathlib import Path
 from typing import Any
 
 from chatbot.config import PACKAGED_LIGHT_CHAT, PACKAGED_SMALL_CHAT, Settings
-from chatbot.finetune.data import QAPair, Row, TrainingData, build_training_data, load_tickets
+from chatbot.finetune.data import (
+    QAPair,
+    Row,
+    TrainingData,
+    build_training_data,
+    is_reading_row,
+    load_tickets,
+    split_reading_rows,
+)
 from chatbot.finetune.registry import (
+    READER_DIR,
     ModelRecord,
     RegistryError,
     check_name,
@@ -73,6 +84,7 @@ class Preset:
     pair_model: str = ""  # the model that writes them ("": the chat model; CHATBOT_PAIR_MODEL overrides both)
     checkpointing: bool = False  # recompute activations in the backward pass: less memory, ~30% more time
     raft: bool = True  # add RAG-prompt examples (chatbot/finetune/raft.py) so the hybrid arm reads documents
+    reader: Preset | None = None  # train the RAG-prompt rows into a second model of their own, for the hybrid arm
     warmup_ratio: float = 0.05
     weight_decay: float = 0.0
     val_fraction: float = 0.1
@@ -86,9 +98,14 @@ PRESETS: dict[str, Preset] = {
     "quick": Preset(base=PACKAGED_SMALL_CHAT, method="full", learning_rate=1e-4, max_length=448, epochs=3,
                     max_minutes=7.0, eval_steps=10, max_val_rows=32, pairs_per_chunk=3,
                     pair_model=PACKAGED_LIGHT_CHAT),
-    "standard": Preset(base=PACKAGED_LIGHT_CHAT, method="lora", learning_rate=2e-4, max_length=448, epochs=2,
-                       max_minutes=45.0, eval_steps=10, max_val_rows=48, pairs_per_chunk=4,
-                       pair_model=PACKAGED_LIGHT_CHAT, checkpointing=True),
+    # two models: the closed-book one learns the facts from short rows (several passes); the reader learns
+    # the RAG prompt from the RAFT rows alone, so that it reads the excerpts instead of reciting facts
+    "standard": Preset(base=PACKAGED_LIGHT_CHAT, method="lora", learning_rate=3e-4, max_length=256, epochs=3,
+                       max_minutes=25.0, eval_steps=16, patience=2, max_val_rows=64, pairs_per_chunk=4,
+                       pair_model=PACKAGED_LIGHT_CHAT,
+                       reader=Preset(base=PACKAGED_LIGHT_CHAT, method="lora", learning_rate=2e-4, max_length=512,
+                                     epochs=1, max_minutes=25.0, eval_steps=10, max_val_rows=48,
+                                     checkpointing=True)),
 }
 
 
@@ -213,29 +230,48 @@ def finetune(
     log.info("training data: %d train / %d validation rows (%s)", len(data.train), len(data.validation),
              data.sources)
 
-    run = _Run(settings, config, data, progress, cancel)
-    model, tokenizer = run.train()
-
+    closed, reading = split_reading_rows(data) if config.reader and config.raft else (data, None)
     tmp = root / f".{name}.partial"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     try:
-        _save(model, tokenizer, tmp)
+        run = _Run(settings, config, closed, progress, cancel)
+        run.train_and_save(tmp)
+        reader = None
+        if reading is not None and reading.train and config.reader is not None:
+            reader_config = replace(config.reader, base=config.base, method=config.method, seed=config.seed)
+            reader = _Run(settings, reader_config, reading, _after(progress, run.steps), cancel)
+            reader.train_and_save(tmp / READER_DIR)
+        trained_reading = reader is not None or any(is_reading_row(r) for r in closed.train)
+        figures = {**(figures or {}), **run.figures(), **({"reader": reader.figures()} if reader else {}),
+                   "total_s": round(time.perf_counter() - started, 1)}
+        hyperparams = {**run.hyperparams(preset), **({"reader": reader.hyperparams(preset)} if reader else {})}
         record = ModelRecord(
-            name=name, base_model=config.base, method=config.method,
-            hyperparams=run.hyperparams(preset), train_loss=run.train_loss, val_loss=run.val_loss,
+            name=name, base_model=config.base, method=config.method, hyperparams=hyperparams,
+            train_loss=run.train_loss, val_loss=run.val_loss,
             trained_at=datetime.now(UTC).isoformat(timespec="seconds"), data_sha256=data.data_sha256,
             kb_version=kb_version, duration_s=round(time.perf_counter() - started, 1),
             path=str(root / name), loss_history=run.history,
-            arms=["finetuned", "hybrid"] if any(r.get("kind") == "raft" for r in data.train) else ["finetuned"],
-            figures={**(figures or {}), **run.figures(), "total_s": round(time.perf_counter() - started, 1)})
+            arms=["finetuned", "hybrid"] if trained_reading else ["finetuned"], figures=figures)
         write_record(record, tmp)
+        if reader is not None:  # its own record: what it learned, and the base model its GGUF export needs
+            write_record(replace(record, arms=["hybrid"], hyperparams=reader.hyperparams(preset),
+                                 train_loss=reader.train_loss, val_loss=reader.val_loss,
+                                 loss_history=reader.history, data_sha256=reading.data_sha256,
+                                 figures=reader.figures(), path=str(root / name / READER_DIR)), tmp / READER_DIR)
         write_held_out(data.held_out, tmp)
         os.replace(tmp, root / name)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return record
+
+
+def _after(progress: Progress | None, done: int) -> Progress | None:
+    """`progress` for a second run that continues the first's step count."""
+    if progress is None:
+        return None
+    return lambda step, total, loss: progress(done + step, done + total, loss)
 
 
 def _method_for(base: str) -> str:
@@ -298,7 +334,8 @@ class _Run:
                 lr_scheduler_type="linear", warmup_steps=cfg.warmup_ratio, max_grad_norm=1.0,
                 train_sampling_strategy="group_by_length",  # batches of similar length: less padding
                 remove_unused_columns=False, prediction_loss_only=True,
-                gradient_checkpointing=cfg.checkpointing, gradient_checkpointing_kwargs={"use_reentrant": False},
+                activation_checkpointing=cfg.checkpointing,
+                activation_checkpointing_kwargs={"use_reentrant": False},
             )
             class AnswerLossTrainer(Trainer):
                 def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):  # noqa: ARG002
@@ -323,6 +360,7 @@ class _Run:
                 trainer.train()
             finally:
                 self.training = False
+            self.check_cancel()
             self.train_s = time.perf_counter() - self.train_started
             last = [h for h in self.history if "val_loss" in h][-1:]
             if last and last[0]["step"] == self.steps and self.steps:  # the Trainer evaluated at the last step
@@ -340,6 +378,16 @@ class _Run:
         if cfg.method == "lora":
             model = model.merge_and_unload()
         return model, tokenizer
+
+    def train_and_save(self, folder: Path) -> None:
+        """Train, then save the weights and tokenizer into `folder` (created) and release the model."""
+        import gc
+
+        model, tokenizer = self.train()
+        folder.mkdir(parents=True, exist_ok=True)
+        _save(model, tokenizer, folder)
+        del model
+        gc.collect()
 
     def _load(self):
         import torch
@@ -417,22 +465,28 @@ def _watch(run: _Run):
     """A Trainer callback that reports each step's loss to `run` and stops on its cancel event."""
     from transformers import TrainerCallback
 
-    class Watch(TrainerCallback):
-        def on_step_begin(self, args, state, control, **kwargs):  # noqa: ARG002
-            run.check_cancel()
+    def stop_if_cancelled(control) -> bool:
+        """Ask the Trainer to end after this step when cancelled; `train` then raises TrainingCancelled."""
+        if run.cancel is not None and run.cancel.is_set():
+            control.should_training_stop = True
+        return bool(control.should_training_stop)
 
+    class Watch(TrainerCallback):
         def on_step_end(self, args, state, control, **kwargs):  # noqa: ARG002
+            if stop_if_cancelled(control):
+                return
             budget = run.config.max_minutes
             if budget and time.perf_counter() - run.train_started > 60 * budget:
                 run.stopped_early = "time"
                 control.should_training_stop = True
 
         def on_prediction_step(self, args, state, control, **kwargs):  # noqa: ARG002
-            run.check_cancel()
+            run.check_cancel()  # an evaluation pass has no stop flag of its own
 
         def on_log(self, args, state, control, logs=None, **kwargs):  # noqa: ARG002
             if logs and "loss" in logs:
                 run.on_step(state.global_step, state.max_steps, float(logs["loss"]))
+            stop_if_cancelled(control)  # set by `progress`, say: no further step starts
 
         def on_evaluate(self, args, state, control, metrics=None, model=None, **kwargs):  # noqa: ARG002
             if run.training and metrics and "eval_loss" in metrics and model is not None:

@@ -46,7 +46,7 @@ with st.sidebar:
     if not active:
         st.caption("Fine-tuned, hybrid and side-by-side modes appear once a fine-tuned model is active "
                    "(Admin › Models).")
-    if st.button("New conversation", use_container_width=True):
+    if st.button("New conversation", width="stretch"):
         messages.clear()
         st.session_state["conversation_id"] = uuid.uuid4().hex
         st.rerun()

@@ -48,7 +48,7 @@ else:
         [{"id": d.doc_id, "title": d.title, "type": d.doc_type, "chunks": d.chunks, "indexed": d.indexed_at,
           "source": d.source} for d in docs],
         hide_index=True,
-        use_container_width=True,
+        width="stretch",
     )
     st.caption(f"{len(docs)} documents · {sum(d.chunks for d in docs)} chunks · KB version "
                f"{service.store.version()}")

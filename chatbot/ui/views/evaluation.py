@@ -76,7 +76,7 @@ for group, keys in FIGURES:
     rows = [{"arm": ARM_LABELS.get(arm, arm), **{k: (figures.get(group) or {}).get(k) for k in keys}}
             for arm, figures in report["arms"].items()]
     st.markdown(f"**{group.capitalize()}**")
-    st.dataframe(rows, hide_index=True, use_container_width=True)
+    st.dataframe(rows, hide_index=True, width="stretch")
 for arm, figures in report["arms"].items():
     if best := (figures.get("refusal") or {}).get("threshold"):
         st.caption(f"{ARM_LABELS.get(arm, arm)}: declining by retrieval similarity alone would have scored best "

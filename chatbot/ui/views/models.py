@@ -88,6 +88,10 @@ for record in reversed(records):
                        f"question/answer pairs), {f.get('steps', '?')} steps (stopped: {f.get('stopped', '?')}), "
                        f"peak memory {f.get('peak_rss_mb', '?')} MB · serves the {' and '.join(record.arms)} "
                        f"arm{'s' if len(record.arms) > 1 else ''}")
+            if reader := f.get("reader"):
+                st.caption(f"The hybrid arm reads documents with a model of its own, trained on "
+                           f"{reader.get('train_rows', '?')} RAG-prompt rows in {reader.get('steps', '?')} steps "
+                           f"(stopped: {reader.get('stopped', '?')}); the rows above train the closed-book model.")
         if changed:
             st.warning(f"Trained on KB version {record.kb_version}; {changed} document"
                        f"{'s' if changed != 1 else ''} changed since "
