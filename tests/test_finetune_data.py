@@ -139,3 +139,16 @@ def test_sample_knowledge_base_gives_pairs() -> None:
     built = build_training_data((), chunks)
     assert len(built.train) > 100 and built.sources.get("faq") and built.sources.get("section")
     assert all(len(r["messages"][-1]["content"]) <= 401 for r in built.train)
+
+
+def test_chunks_left_unwritten_keep_their_templated_pairs() -> None:
+    """Written pairs replace the templated ones, except for the chunks the pair-writing budget did not reach."""
+    written = [QAPair("Which devices does the Hub connect?", "All your Brightline devices.", CHUNKS[1].chunk_id,
+                      "generated")]
+    templated = {p.source for p in pairs_from_chunks(CHUNKS) if p.kind != "faq"}
+    unwritten = sorted(templated - {CHUNKS[1].chunk_id})
+    full = build_training_data(chunks=CHUNKS, generated=written, val_fraction=0.0)
+    part = build_training_data(chunks=CHUNKS, generated=written, val_fraction=0.0, unwritten=unwritten)
+    assert full.sources.get("section", 0) == 0 and full.sources["generated"] == 1
+    assert part.sources["section"] == len([p for p in pairs_from_chunks(CHUNKS) if p.source in unwritten])
+    assert part.sources["generated"] == 1 and part.sources["section"] > 0

@@ -5,6 +5,7 @@ its figures), then a changed fact that RAG reads and the fine-tuned arm does not
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -74,6 +75,12 @@ def test_small_model_writes_pairs_that_pass_the_round_trip_and_are_cached(kb, sm
     again, stats2 = write_pairs(chunks, Silent(), "smollm2", lambda q: kb.search(q, 5), per_chunk=2, k=5,
                                 cache=PairCache(tmp_path / "pairs.jsonl"))
     assert again == pairs and stats2.cached_chunks == len(chunks)
+
+    # a time budget stops new writing, never reading the cache: a chunk the cache lacks is left unwritten
+    new = replace(chunks[0], chunk_id="new:0", text=chunks[0].text + " The lantern also floats on water.")
+    budgeted, stats3 = write_pairs([new, *chunks], Silent(), "smollm2", lambda q: kb.search(q, 5), per_chunk=2,
+                                   k=5, cache=PairCache(tmp_path / "pairs.jsonl"), budget_s=0)
+    assert budgeted == pairs and stats3.unwritten == ["new:0"] and stats3.to_dict()["unwritten_chunks"] == 1
 
 
 def _pairs(kb) -> list[QAPair]:

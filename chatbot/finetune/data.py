@@ -305,11 +305,13 @@ def build_training_data(
     salt: str = SPLIT_SALT,
     generated: Sequence[QAPair] = (),
     raft: Callable[[Sequence[QAPair]], list[Row]] | None = None,
+    unwritten: Collection[str] = (),
 ) -> TrainingData:
     """Tickets + pairs derived from `chunks` -> deduplicated, exclusion-filtered, split rows.
 
     `generated` holds pairs a model wrote from the chunks (chatbot/finetune/pairs.py); when there are
-    any they replace the templated section pairs (FAQ pairs stay). `raft(pairs)` turns the chunk-derived
+    any they replace the templated section pairs (FAQ pairs stay), except for the chunks in `unwritten`
+    (left unwritten by the pair-writing time budget), whose templated pairs stay. `raft(pairs)` turns the chunk-derived
     pairs of each side of the split into RAG-prompt rows (chatbot/finetune/raft.py), added to that side.
     `exclude` holds questions that must never be trained on (e.g. evaluation questions); they are
     compared normalised, so case and punctuation differences don't let one slip through.
@@ -322,7 +324,8 @@ def build_training_data(
     banned = {normalise_question(q) for q in exclude}
     derived = pairs_from_chunks(chunks, answer_chars)
     if generated:
-        derived = [p for p in derived if p.kind == "faq"] + list(generated)
+        left = set(unwritten)
+        derived = [p for p in derived if p.kind == "faq" or p.source in left] + list(generated)
     candidates = list(tickets) + derived
     unique = dedupe(candidates)
     kept = [p for p in unique if normalise_question(p.question) not in banned]

@@ -40,14 +40,18 @@ def pair_cache_path(settings: Settings) -> Path:
 
 
 def written_pairs(kb: KnowledgeBase, chunks: Sequence[Chunk], per_chunk: int, writer: str = "",
-                  progress: PairProgress | None = None) -> tuple[list[QAPair], dict[str, Any]]:
-    """The round-trip-checked pairs of every chunk (cached ones are not written again) and the figures of
-    writing them; `writer` is the preset's pair model ("" for the chat model)."""
+                  progress: PairProgress | None = None, minutes: float | None = None
+                  ) -> tuple[list[QAPair], list[str], dict[str, Any]]:
+    """The round-trip-checked pairs of every chunk (cached ones are not written again), the chunks left
+    unwritten by the time budget `minutes`, and the figures of writing them; `writer` is the preset's pair
+    model ("" for the chat model)."""
     started = time.perf_counter()
     model, name = kb.pair_writer(writer)
     pairs, stats = write_pairs(chunks, model, name, lambda q: kb.search(q, 5), per_chunk=per_chunk, k=5,
-                               cache=PairCache(pair_cache_path(kb.settings)), progress=progress)
-    return pairs, {"pairs": stats.to_dict(), "pair_model": name, "pairs_s": round(time.perf_counter() - started, 1)}
+                               cache=PairCache(pair_cache_path(kb.settings)), progress=progress,
+                               budget_s=None if minutes is None else 60 * minutes)
+    figures = {"pairs": stats.to_dict(), "pair_model": name, "pairs_s": round(time.perf_counter() - started, 1)}
+    return pairs, stats.unwritten, figures
 
 
 def train_on_kb(kb: KnowledgeBase, preset: str = "quick", tickets: Path | None = None, name: str | None = None,
@@ -60,8 +64,9 @@ def train_on_kb(kb: KnowledgeBase, preset: str = "quick", tickets: Path | None =
         raise ValueError(f"Unknown preset {preset!r}; use one of {', '.join(PRESETS)}")
     chunks, version = kb.kb_chunks(), kb.kb_version()
     config = PRESETS[preset]
-    generated, written = (written_pairs(kb, chunks, config.pairs_per_chunk, config.pair_model, pair_progress)
-                          if chunks else ([], {}))
+    generated, unwritten, written = (
+        written_pairs(kb, chunks, config.pairs_per_chunk, config.pair_model, pair_progress, config.pair_minutes)
+        if chunks else ([], [], {}))
     inputs = RaftInputs(retrieve=kb.search, top_k=kb.settings.top_k, chunks={c.chunk_id: c for c in chunks},
                         select=kb.excerpts)
 
@@ -74,4 +79,4 @@ def train_on_kb(kb: KnowledgeBase, preset: str = "quick", tickets: Path | None =
         raise TrainingCancelled("Fine-tuning was cancelled; no model was saved.")
     return finetune(kb.settings, base=base, tickets=tickets, chunks=chunks, kb_version=version, preset=preset,
                     name=name, progress=progress, cancel=cancel, max_steps=max_steps, generated=generated,
-                    raft=raft, figures={**(figures or {}), **written}, exclude=exclude)
+                    raft=raft, figures={**(figures or {}), **written}, exclude=exclude, unwritten=unwritten)

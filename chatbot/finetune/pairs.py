@@ -20,8 +20,9 @@ import hashlib
 import json
 import logging
 import re
+import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from langchain_core.language_models import BaseChatModel
@@ -60,9 +61,12 @@ class PairStats:
     failed_form: int = 0
     failed_grounding: int = 0
     failed_retrieval: int = 0
+    unwritten: list[str] = field(default_factory=list)  # chunks left for a later run by the time budget
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        figures = asdict(self)
+        figures["unwritten_chunks"] = len(figures.pop("unwritten"))
+        return figures
 
 
 def pair_messages(chunk: Chunk, n: int) -> list[dict[str, str]]:
@@ -165,20 +169,31 @@ class PairCache:
 
 def write_pairs(chunks: Sequence[Chunk], model: BaseChatModel, model_name: str, retrieve: Retrieve,
                 per_chunk: int = 4, k: int = 5, cache: PairCache | None = None,
-                progress: Progress | None = None) -> tuple[list[QAPair], PairStats]:
+                progress: Progress | None = None, budget_s: float | None = None) -> tuple[list[QAPair], PairStats]:
     """Pairs for every chunk with enough text, each passing the round trip; deduplicated on the normalised
-    question. Pairs carry the chunk id as `source` and kind "generated"."""
+    question. Pairs carry the chunk id as `source` and kind "generated".
+
+    With `budget_s`, no new chunk is sent to the model after that many seconds: the chunks left are listed in
+    `stats.unwritten` (their templated pairs stand in). Cached chunks come first and cost nothing, so each
+    later run covers more of the knowledge base."""
     from chatbot.models import with_options
 
+    started = time.perf_counter()
     cache = cache or PairCache(None)
     writer = with_options(model, max_new_tokens=48 * per_chunk)
     stats = PairStats()
     kept: list[QAPair] = []
     seen: set[str] = set()
     todo = [c for c in chunks if len(body_of(c).strip()) >= MIN_BODY_CHARS]
+    todo.sort(key=lambda c: cache.get(PairCache.key(model_name, c, per_chunk)) is None)  # stable: cached first
     for done, chunk in enumerate(todo, start=1):
         key = PairCache.key(model_name, chunk, per_chunk)
         candidates = cache.get(key)
+        if candidates is None and budget_s is not None and time.perf_counter() - started > budget_s:
+            stats.unwritten.append(chunk.chunk_id)
+            if progress:
+                progress(done, len(todo))
+            continue
         if candidates is None:
             reply = writer.invoke([(m["role"], m["content"]) for m in pair_messages(chunk, per_chunk)])
             candidates = parse_pairs(str(reply.content))[:per_chunk]

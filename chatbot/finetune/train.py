@@ -10,7 +10,8 @@ Presets (a GPU is used when present). Both train on tickets, written pairs (pair
 (raft.py), evaluate the validation loss every `eval_steps` steps, keep the best weights, and stop when it
 stops improving (`patience`), after `epochs`, or at `max_minutes` of training:
     quick     SmolLM2-135M, full fine-tune, one model for both arms, rows of <= 448 tokens, 3 pairs per chunk
-              written by the 0.5B packaged model, at most 7 minutes of training.
+              written by the 0.5B packaged model for at most 3 minutes (cached pairs are reused, so each run
+              covers more chunks; the rest keep their templated pairs), at most 5.5 minutes of training.
     standard  Qwen2.5-Coder-0.5B, LoRA r=16 on all linear layers, 4 pairs per chunk written by the 0.5B
               model, two models: the closed-book one (fine-tuned arm) on the short rows, up to 3 passes or
               25 minutes; the reader (hybrid arm, `reader/` in the model's folder) on the RAG-prompt rows of
@@ -82,6 +83,7 @@ class Preset:
     max_val_rows: int = 48
     pairs_per_chunk: int = 3  # questions the answer model writes per chunk (chatbot/finetune/pairs.py)
     pair_model: str = ""  # the model that writes them ("": the chat model; CHATBOT_PAIR_MODEL overrides both)
+    pair_minutes: float | None = None  # stop writing new pairs after this long (cached ones are free)
     checkpointing: bool = False  # recompute activations in the backward pass: less memory, ~30% more time
     raft: bool = True  # add RAG-prompt examples (chatbot/finetune/raft.py) so the hybrid arm reads documents
     reader: Preset | None = None  # train the RAG-prompt rows into a second model of their own, for the hybrid arm
@@ -95,9 +97,11 @@ class Preset:
 
 
 PRESETS: dict[str, Preset] = {
+    # done in about 10 minutes on a 2-core CPU: 3 of writing pairs (each later run adds more from the cache)
+    # and 5.5 of training
     "quick": Preset(base=PACKAGED_SMALL_CHAT, method="full", learning_rate=1e-4, max_length=448, epochs=3,
-                    max_minutes=7.0, eval_steps=10, max_val_rows=32, pairs_per_chunk=3,
-                    pair_model=PACKAGED_LIGHT_CHAT),
+                    max_minutes=5.5, eval_steps=10, max_val_rows=32, pairs_per_chunk=3,
+                    pair_model=PACKAGED_LIGHT_CHAT, pair_minutes=3.0),
     # two models: the closed-book one learns the facts from short rows (several passes); the reader learns
     # the RAG prompt from the RAFT rows alone, so that it reads the excerpts instead of reciting facts
     "standard": Preset(base=PACKAGED_LIGHT_CHAT, method="lora", learning_rate=3e-4, max_length=256, epochs=3,
@@ -199,14 +203,16 @@ def finetune(
     generated: Sequence[QAPair] = (),
     raft: Callable[[Sequence[QAPair]], list[Row]] | None = None,
     figures: dict[str, Any] | None = None,
+    unwritten: Collection[str] = (),
 ) -> ModelRecord:
     """Fine-tune `base` (default: the preset's) on tickets + pairs derived from `chunks`, save it under
     HOME/models/finetuned/NAME and return its record.
 
-    `generated` are model-written pairs (pairs.py) and `raft` builds RAG-prompt rows from pairs (raft.py,
-    used when the preset's `raft` is on); `figures` (e.g. pair-writing time) go into the record with the
-    run's own. `progress(step, total_steps, loss)` is called after every optimizer step; setting `cancel`
-    stops training before the next step and raises TrainingCancelled (nothing is saved). Questions in
+    `generated` are model-written pairs (pairs.py; the chunks in `unwritten` have none) and `raft` builds
+    RAG-prompt rows from pairs (raft.py, used when the preset's `raft` is on); `figures` (e.g. pair-writing
+    time) go into the record with the run's own. `progress(step, total_steps, loss)` is called after every
+    optimizer step; setting `cancel` ends training after the current step and raises TrainingCancelled
+    (nothing is saved). Questions in
     `exclude` are never trained on. `max_steps` and `overrides` (Preset field -> value) adjust the preset.
     """
     started = time.perf_counter()
@@ -224,7 +230,7 @@ def finetune(
 
     ticket_pairs: list[QAPair] = load_tickets(tickets) if tickets else []
     data = build_training_data(ticket_pairs, chunks, exclude=exclude, val_fraction=config.val_fraction,
-                               generated=generated, raft=raft if config.raft else None)
+                               generated=generated, raft=raft if config.raft else None, unwritten=unwritten)
     if not data.train:
         raise ValueError("No training rows: give a tickets file or index some documents first.")
     log.info("training data: %d train / %d validation rows (%s)", len(data.train), len(data.validation),
