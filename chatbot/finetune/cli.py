@@ -102,6 +102,9 @@ def cmd_finetune(args: argparse.Namespace) -> int:
           f"{figures.get('steps')} steps (best {figures.get('best_step')}, stopped: {figures.get('stopped')}), "
           f"pairs written {figures.get('pairs', {}).get('kept', 0)} in {figures.get('pairs_s', 0):.0f}s, "
           f"peak memory {figures.get('peak_rss_mb')} MB; serves the {' and '.join(record.arms)} arms")
+    if reader := figures.get("reader"):
+        print(f"the hybrid arm's reader: {reader.get('train_rows')} RAG-prompt rows, {reader.get('steps')} steps "
+              f"(best {reader.get('best_step')}, stopped: {reader.get('stopped')}) in {reader.get('train_s', 0):.0f}s")
     if args.use:
         registry.set_active(settings, record.name)
         print(f"{record.name} is now the active fine-tuned model")

@@ -14,8 +14,8 @@ stops improving (`patience`), after `epochs`, or at `max_minutes` of training:
               covers more chunks; the rest keep their templated pairs), at most 5.5 minutes of training.
     standard  Qwen2.5-Coder-0.5B, LoRA r=16 on all linear layers, 4 pairs per chunk written by the 0.5B
               model, two models: the closed-book one (fine-tuned arm) on the short rows, up to 3 passes or
-              25 minutes; the reader (hybrid arm, `reader/` in the model's folder) on the RAG-prompt rows of
-              <= 512 tokens, one pass or 25 minutes, recomputing activations to save memory.
+              15 minutes; the reader (hybrid arm, `reader/` in the model's folder) on the RAG-prompt rows of
+              <= 512 tokens, one pass or 15 minutes, recomputing activations to save memory.
 Per-step costs on a 2-core CPU are in ../shared/MODELS.md (SmolLM2 ~7.7 s, the 0.5B ~22 s per step of 8
 rows of 128 tokens); measured runs, with the time to write the pairs, are in bench/README.md.
 """
@@ -104,11 +104,12 @@ PRESETS: dict[str, Preset] = {
                     pair_model=PACKAGED_LIGHT_CHAT, pair_minutes=3.0),
     # two models: the closed-book one learns the facts from short rows (several passes); the reader learns
     # the RAG prompt from the RAFT rows alone, so that it reads the excerpts instead of reciting facts
+    # (about 60 minutes on a 2-core CPU: ~25 writing pairs on a first run, 15 per model)
     "standard": Preset(base=PACKAGED_LIGHT_CHAT, method="lora", learning_rate=3e-4, max_length=256, epochs=3,
-                       max_minutes=25.0, eval_steps=16, patience=2, max_val_rows=64, pairs_per_chunk=4,
+                       max_minutes=15.0, eval_steps=16, patience=2, max_val_rows=64, pairs_per_chunk=4,
                        pair_model=PACKAGED_LIGHT_CHAT,
                        reader=Preset(base=PACKAGED_LIGHT_CHAT, method="lora", learning_rate=2e-4, max_length=512,
-                                     epochs=1, max_minutes=25.0, eval_steps=10, max_val_rows=48,
+                                     epochs=1, max_minutes=15.0, eval_steps=10, max_val_rows=48,
                                      checkpointing=True)),
 }
 
@@ -212,8 +213,9 @@ def finetune(
     RAG-prompt rows from pairs (raft.py, used when the preset's `raft` is on); `figures` (e.g. pair-writing
     time) go into the record with the run's own. `progress(step, total_steps, loss)` is called after every
     optimizer step; setting `cancel` ends training after the current step and raises TrainingCancelled
-    (nothing is saved). Questions in
-    `exclude` are never trained on. `max_steps` and `overrides` (Preset field -> value) adjust the preset.
+    (nothing is saved). Questions in `exclude` are never trained on. `max_steps` and `overrides` (Preset
+    field -> value) adjust the preset. With a `reader` preset the RAG-prompt rows train a second model, saved
+    in READER_DIR inside the model's folder for the hybrid arm (`ModelRecord.weights_for`).
     """
     started = time.perf_counter()
     if preset not in PRESETS:
