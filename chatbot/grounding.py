@@ -9,12 +9,12 @@ from collections.abc import Sequence
 
 from chatbot.keyword import tokenize
 
-_CITATION = re.compile(r"\[\d+(?:\s*,\s*\d+)*\]")
+CITATION = re.compile(r"\[\d+(?:\s*,\s*\d+)*\]")
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])")
 
 
 def content_tokens(text: str) -> set[str]:
-    return set(tokenize(_CITATION.sub(" ", text)))
+    return set(tokenize(CITATION.sub(" ", text)))
 
 
 def support(answer: str, texts: Sequence[str]) -> float:
@@ -42,7 +42,7 @@ def add_citations(answer: str, texts: Sequence[str], min_overlap: float = 0.5) -
     out = []
     for sentence in _SENTENCE.split(answer.strip()):
         words = content_tokens(sentence)
-        if _CITATION.search(sentence) or not words:
+        if CITATION.search(sentence) or not words:
             out.append(sentence)
             continue
         scores = [len(words & sw) / len(words) for sw in source_words]
@@ -87,7 +87,7 @@ def _known_figures(texts: Sequence[str]) -> set[str]:
 
 
 def _unsupported(text: str, known: set[str]) -> set[str]:
-    return _figures(_LIST_NUMBER.sub(" ", _CITATION.sub(" ", text))) - known
+    return _figures(_LIST_NUMBER.sub(" ", CITATION.sub(" ", text))) - known
 
 
 def drop_unsupported(answer: str, texts: Sequence[str]) -> str:
@@ -115,6 +115,6 @@ def drop_unsupported(answer: str, texts: Sequence[str]) -> str:
                 break
             good.append(clause)
         head = " ".join(good).rstrip(" ,;")
-        if any(c.isalnum() for c in _CITATION.sub("", head)):
+        if any(c.isalnum() for c in CITATION.sub("", head)):
             kept.append(head if head.endswith((".", "!", "?")) else head + ".")
     return " ".join(kept).strip()

@@ -15,6 +15,8 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from chatbot.grounding import CITATION
+
 NGRAM = 4
 MAX_REPEATS = 2
 
@@ -78,7 +80,6 @@ class RepeatGuard:
 # --- the answer's words: the last line of defence ------------------------------------------------
 _WORD_PUNCT = re.compile(r"[^\w\s]|_")
 _ARTICLES = frozenset({"a", "an", "the"})
-_CITATION = re.compile(r"\[\d+(?:\s*,\s*\d+)*\]")
 
 
 def loop_start(text: str, n: int = NGRAM, times: int = MAX_REPEATS + 1) -> int | None:
@@ -92,7 +93,7 @@ def loop_start(text: str, n: int = NGRAM, times: int = MAX_REPEATS + 1) -> int |
     >>> loop_start("Refunds take 5 days [1]. Refunds take 5 days [2].") is None
     True
     """
-    words = [(m.start(), word) for m in re.finditer(r"\S+", _CITATION.sub(" ", text))
+    words = [(m.start(), word) for m in re.finditer(r"\S+", CITATION.sub(" ", text))
              if (word := _WORD_PUNCT.sub("", m.group().lower())) and word not in _ARTICLES]
     seen: dict[tuple[str, ...], int] = defaultdict(int)
     for end in range(n, len(words) + 1):
