@@ -8,7 +8,7 @@ STAMP := $(VENV)/.setup-stamp
 NO_AMX := $(if $(filter x86_64,$(shell uname -m)),-mno-amx-tile -mno-amx-int8 -mno-amx-bf16,)
 LLAMA_CMAKE_ARGS := -DCMAKE_C_FLAGS='$(NO_AMX)' -DCMAKE_CXX_FLAGS='$(NO_AMX)'
 
-.PHONY: setup run test lint bench clean-home
+.PHONY: setup run test test-fast lint bench clean-home
 
 setup: $(STAMP)
 
@@ -30,9 +30,15 @@ $(STAMP): pyproject.toml Makefile
 run: setup
 	$(BIN)/chatbot serve
 
-test: setup
-	$(BIN)/ruff check chatbot tests
+# Both tiers: the fast one (fake models) and the real-model tests marked slow.
+test: lint
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
+# The fast tier: wiring, routing, recording and page shape on deterministic fake models (tests/fakes.py).
+test-fast: lint
+	$(BIN)/python -m pytest -q -m "not slow" $(PYTEST_ARGS)
+
+# Style, and the import contracts in pyproject.toml ([tool.importlinter]: which way imports may go).
 lint: setup
-	$(BIN)/ruff check chatbot tests
+	$(BIN)/python -m ruff check chatbot tests
+	$(BIN)/lint-imports

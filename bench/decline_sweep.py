@@ -5,7 +5,7 @@
     .venv/bin/python bench/decline_sweep.py /tmp/d2d/results.jsonl [--json]
 
 Run the evaluation with the model never allowed to decline (confidence 1): every item then has the
-model's answer and the probability it gave to declining at its first token (chatbot/decline_guard.py),
+model's answer and the probability it gave to declining at its first token (chatbot/llm/decline_guard.py),
 and its retrieval's best cosine similarity. A policy "decline when the gate (similarity < g) or the model
 (probability >= t) says so" is then scored exactly for any g and t: a declined item's answer is the
 hand-off. Prints refusal precision / recall / F1 (unanswerable items are the positives) and answer
@@ -18,8 +18,9 @@ import argparse
 import json
 from pathlib import Path
 
-from chatbot.evaluation.metrics import strip_citations, token_f1
-from chatbot.prompts import REFUSAL_TEXT
+from chatbot.evaluation.metrics import token_f1
+from chatbot.rag.citations import strip_citations
+from chatbot.rag.prompts import REFUSAL_TEXT
 
 GATES = (0.30, 0.35, 0.40, 0.45)
 CONFIDENCES = (0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 1.0)

@@ -56,7 +56,7 @@ def run(args: argparse.Namespace, home: Path) -> dict:
 
     from chatbot.config import Settings
     from chatbot.finetune.train import PRESETS, finetune
-    from chatbot.model_files import resolve_chat_model
+    from chatbot.llm.files import resolve_chat_model
     from chatbot.service import make_service
 
     hf_logging.disable_progress_bar()

@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 from chatbot.config import PACKAGED_CHAT, Settings
-from chatbot.models import llamacpp_gguf, make_chat_model
+from chatbot.llm.factory import llamacpp_gguf, make_chat_model
 
 PROMPT_FILLER = ("Brightline Plus costs $4.99 a month or $49 a year and keeps 30 days of camera clips. "
                  "Returns are accepted within 30 days of delivery; refunds reach cards in 5-10 business days. ")

@@ -95,7 +95,7 @@ def resume(settings: Settings, folder: Path, n_docs: int, clean) -> dict[str, An
 def run(docs: list[tuple[str, bytes]]) -> dict[str, Any]:
     from sentence_transformers import SentenceTransformer
 
-    from chatbot.model_files import resolve_embedding_model
+    from chatbot.llm.files import resolve_embedding_model
     from chatbot.service import Service
 
     out: dict[str, Any] = {"documents": len(docs), "rss_start_mb": peak_rss_mb()}

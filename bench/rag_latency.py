@@ -1,5 +1,5 @@
 """Where a RAG answer's time to first token goes, question by question, on the llama.cpp backend:
-retrieval, excerpt selection (chatbot/evidence.py), prompt build (messages, chat template, tokenising),
+retrieval, excerpt selection (chatbot/rag/evidence.py), prompt build (messages, chat template, tokenising),
 prompt evaluation (tokens read, and
 tokens reused from llama.cpp's KV cache of the previous prompt) and the first token.
 
@@ -23,7 +23,7 @@ from pathlib import Path
 from generation import QUESTIONS  # bench/ is on sys.path when run as a script
 
 from chatbot.config import PACKAGED_CHAT, Settings
-from chatbot.models import make_chat_model
+from chatbot.llm.factory import make_chat_model
 
 MORE_QUESTIONS = ["How do I pair a new camera?", "What is the return window?", "Is there a student discount?",
                   "How do I update the hub firmware?", "How do I cancel Brightline Plus?"]

@@ -31,7 +31,7 @@ from chatbot.config import PACKAGED_SMALL_CHAT, Settings
 from chatbot.evaluation import metrics
 from chatbot.evaluation.dataset import load_dataset
 from chatbot.evaluation.harness import eval_settings, ingest_corpus
-from chatbot.models import llamacpp_gguf, make_embeddings
+from chatbot.llm.factory import llamacpp_gguf, make_embeddings
 from chatbot.service import Service
 
 LIKELIHOOD_SYSTEM = "You write the question a customer would ask that this help-centre passage answers."

@@ -35,7 +35,7 @@ from bench.machine import cpu_name  # noqa: E402
 from chatbot.config import Settings  # noqa: E402
 from chatbot.db import open_database  # noqa: E402
 from chatbot.evaluation.metrics import percentile  # noqa: E402
-from chatbot.retrieval import HybridRetriever  # noqa: E402
+from chatbot.rag.retrieval import HybridRetriever  # noqa: E402
 from chatbot.store import KnowledgeStore  # noqa: E402
 from chatbot.types import Chunk, Document, Section  # noqa: E402
 
@@ -195,7 +195,7 @@ def change_visibility(store: KnowledgeStore, settings: Settings, replica: Hybrid
 
 def run(sizes: list[int], n_queries: int, seed: int, fake_queries: bool) -> list[dict[str, Any]]:
     """Grow one store through `sizes` and measure at each size."""
-    from chatbot.models import make_embeddings
+    from chatbot.llm.factory import make_embeddings
 
     rng = random.Random(seed)
     words = vocabulary(5000, rng)
@@ -203,7 +203,8 @@ def run(sizes: list[int], n_queries: int, seed: int, fake_queries: bool) -> list
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench-retrieval-") as tmp:
         settings = Settings(home=Path(tmp), collection="bench", kb_dir=Path(tmp) / "none")
-        store = KnowledgeStore(settings, HashedIndexEmbeddings(query_model), open_database(settings.database))
+        engine = open_database(settings.effective_database_url)
+        store = KnowledgeStore(settings, HashedIndexEmbeddings(query_model), engine)
         have, build_s = 0, 0.0
         texts: list[str] = []
         for size in sorted(sizes):

@@ -20,7 +20,7 @@ from chatbot.config import Settings
 from chatbot.evaluation.dataset import load_dataset
 from chatbot.evaluation.harness import ingest_corpus, ranked_documents
 from chatbot.evaluation.metrics import mrr_at_k, recall_at_k
-from chatbot.models import make_embeddings
+from chatbot.llm.factory import make_embeddings
 from chatbot.service import Service
 
 

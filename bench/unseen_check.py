@@ -26,8 +26,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.machine import cpu_name  # noqa: E402
-from chatbot import prompts
 from chatbot.config import Settings
+from chatbot.rag.citations import cited_numbers
 from chatbot.types import Answer, Turn
 
 HERE = Path(__file__).resolve().parent / "unseen"
@@ -46,7 +46,7 @@ def grade(item: dict, answer: Answer) -> str:
         return "declined"
     text = normalise(answer.text)
     has_fact = any(normalise(fact) in text for fact in item["must_contain"])
-    cited = {Path(answer.sources[n - 1].source).name for n in prompts.cited_numbers(answer.text, len(answer.sources))}
+    cited = {Path(answer.sources[n - 1].source).name for n in cited_numbers(answer.text, len(answer.sources))}
     return "right" if has_fact and item["doc"] in cited else "wrong"
 
 

@@ -84,7 +84,7 @@ class Settings(BaseSettings):
         default=600,
         ge=0,
         description="Characters of retrieved text put in the prompt: the sentences of the top_k chunks that "
-        "bear most on the question (chatbot/evidence.py). 0 puts the whole chunks in.",
+        "bear most on the question (chatbot/rag/evidence.py). 0 puts the whole chunks in.",
     )
     candidates: int = Field(default=20, ge=1, description="Candidates each retriever returns before fusion.")
     keyword_weight: float = Field(
@@ -111,7 +111,7 @@ class Settings(BaseSettings):
         ge=0.0,
         le=1.0,
         description="The model may decline only when it gives its decline's first token at least this probability "
-        "(chatbot/decline_guard.py); below it, it answers from the documents. 1 never lets the model decline. "
+        "(chatbot/llm/decline_guard.py); below it, it answers from the documents. 1 never lets the model decline. "
         "Applies to the in-process backends.",
     )
     second_look: bool = Field(
@@ -152,7 +152,8 @@ class Settings(BaseSettings):
         return value
 
     @property
-    def database(self) -> str:
+    def effective_database_url(self) -> str:
+        """The database in use: CHATBOT_DATABASE_URL when set, else SQLite at HOME/chatbot.db."""
         return self.database_url or f"sqlite:///{self.home / 'chatbot.db'}"
 
     @property

@@ -70,5 +70,4 @@ def messages(engine: Engine, conversation_id: str) -> list[Message]:
 
 
 def _sources_json(answer: Answer) -> str:
-    return json.dumps([{"doc_id": s.doc_id, "title": s.title, "section": s.section, "source": s.source,
-                        "score": round(s.score, 4)} for s in answer.sources], ensure_ascii=False)
+    return json.dumps([{**s.ref(), "score": round(s.score, 4)} for s in answer.sources], ensure_ascii=False)

@@ -13,7 +13,8 @@ from pathlib import Path
 
 from sqlalchemy import Engine, insert, select, update
 
-from chatbot import db, prompts
+from chatbot import db
+from chatbot.rag import prompts
 from chatbot.types import Answer
 
 
@@ -35,8 +36,7 @@ def record(engine: Engine, answer: Answer, rating: int, comment: str = "",
     """Store a rating (+1 / -1 / 0) of an answer; returns its id (to update it later)."""
     if rating not in (-1, 0, 1):
         raise ValueError("rating must be -1, 0 or +1")
-    sources = json.dumps([{"doc_id": s.doc_id, "title": s.title, "section": s.section, "source": s.source}
-                          for s in answer.sources])
+    sources = json.dumps([s.ref() for s in answer.sources])
     with engine.begin() as conn:
         result = conn.execute(insert(db.feedback).values(
             created_at=db.now(), comparison_id=comparison_id, question=answer.question, answer=answer.text,

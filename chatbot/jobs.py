@@ -83,7 +83,6 @@ class EvaluationJob:
     total: int = 0
     result: Any = None
     error: str = ""
-    cancel: threading.Event = field(default_factory=threading.Event)
     id: int | None = None  # its row in the jobs table
 
     def progress(self, phase: str, done: int, total: int) -> None:

@@ -3,10 +3,25 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Literal
+from typing import ClassVar, Literal
 
 Mode = Literal["rag", "finetuned", "hybrid", "base"]
+# The answer arms, in the order they are offered, and their names on screen: RAG answers from the retrieved
+# documents with the base model, fine-tuned and base answer closed-book, hybrid is the fine-tuned model with
+# retrieval (chatbot/service.py, Service._arm).
+ARMS: tuple[Mode, ...] = ("rag", "finetuned", "hybrid", "base")
+ARM_LABELS: dict[str, str] = {"rag": "RAG", "finetuned": "Fine-tuned", "hybrid": "Hybrid", "base": "Base model"}
+RETRIEVAL_ARMS = frozenset({"rag", "hybrid"})
 IngestStatus = Literal["indexed", "unchanged", "updated", "refused"]
+
+
+# What the answer rules tell the model to reply when the documents lack the answer (chatbot/rag/prompts.py);
+# the in-process backends watch for its first token (chatbot/llm/decline_guard.py).
+NOT_FOUND = "I don't know."
+
+
+class ServiceError(RuntimeError):
+    """A request the service cannot serve; the message is for the user."""
 
 
 @dataclass(frozen=True)
@@ -61,8 +76,19 @@ class Source:
     page: int | None = None
     chunk_id: str = ""
 
+    # Which document and part of it a source is: what conversations, feedback and answers record of it.
+    KEYS: ClassVar[tuple[str, ...]] = ("doc_id", "title", "section", "source")
+
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def ref(self, *extra: str) -> dict:
+        """Which document and part of it the source is (`KEYS`), plus the `extra` fields named.
+
+        >>> Source("refunds", "Refunds", "", "kb/refunds.md", "5 days", 0.8123).ref("score")
+        {'doc_id': 'refunds', 'title': 'Refunds', 'section': '', 'source': 'kb/refunds.md', 'score': 0.8123}
+        """
+        return {k: getattr(self, k) for k in (*self.KEYS, *extra)}
 
 
 @dataclass(frozen=True)
@@ -97,10 +123,7 @@ class Answer:
             "refused": self.refused,
             "question": self.question,
             "standalone_question": self.standalone_question,
-            "sources": [
-                {k: s.to_dict()[k] for k in ("doc_id", "title", "section", "source", "snippet", "score")}
-                for s in self.sources
-            ],
+            "sources": [s.ref("snippet", "score") for s in self.sources],
             "mode": self.mode,
             "model": self.model,
             "latency_s": round(self.latency_s, 3),

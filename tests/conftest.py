@@ -1,4 +1,10 @@
-"""Shared fixtures: real models, loaded once per test session; every test gets its own CHATBOT_HOME."""
+"""Shared fixtures; every test gets its own CHATBOT_HOME.
+
+Two tiers. The fast one (`make test-fast`, `-m "not slow"`) runs on deterministic fake models
+(tests/fakes.py: `fake_service`, `echo_model`, `hashed_embeddings`) and on the real embedding model with
+real Chroma. A test that takes a real chat model (`service`, `small_chat_model` or another fixture in
+`REAL_CHAT_MODEL_FIXTURES`) is marked slow here; a test that loads one otherwise (an app page, a
+subprocess, training) is marked `@pytest.mark.slow` in its file. `make test` runs both."""
 
 from __future__ import annotations
 
@@ -10,16 +16,28 @@ from pathlib import Path
 import pytest
 
 from chatbot.config import PACKAGED_SMALL_CHAT, Settings
+from tests.fakes import EchoChatModel, HashedEmbeddings
 
 ROOT = Path(__file__).resolve().parent.parent
 # Converted models are cached across test runs (the first conversion of SmolLM2 takes ~30 s).
 MODEL_CACHE = Path(os.environ.get("CHATBOT_TEST_MODEL_CACHE", ROOT / ".venv" / "test-model-cache"))
 
 
+# Fixtures that load a real chat model (here or in a test file): a test using one is marked slow.
+REAL_CHAT_MODEL_FIXTURES = {"service", "small_chat_model", "tiny_model", "backend_model", "tuned", "ft_settings",
+                            "sample_kb_service"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if REAL_CHAT_MODEL_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
 def make_settings(home: Path, **overrides) -> Settings:
     """Settings for a test: its own home and model registry, with the converted small packaged model
     linked in from a cache shared by all tests (so it is converted once, not per test)."""
-    from chatbot.model_files import resolve_chat_model
+    from chatbot.llm.files import resolve_chat_model
 
     converted = Path(resolve_chat_model(PACKAGED_SMALL_CHAT, MODEL_CACHE))
     models = home / "models"
@@ -40,14 +58,14 @@ def settings(tmp_path: Path) -> Settings:
 
 @pytest.fixture(scope="session")
 def embeddings():
-    from chatbot.models import make_embeddings
+    from chatbot.llm.factory import make_embeddings
 
     return make_embeddings(Settings())
 
 
 @pytest.fixture(scope="session")
 def small_chat_model(tmp_path_factory):
-    from chatbot.models import make_chat_model
+    from chatbot.llm.factory import make_chat_model
 
     return make_chat_model(make_settings(tmp_path_factory.mktemp("model-home")))
 
@@ -57,6 +75,24 @@ def service(settings, embeddings, small_chat_model):
     from chatbot.service import make_service
 
     return make_service(settings, chat_model=small_chat_model, embeddings=embeddings)
+
+
+@pytest.fixture
+def echo_model() -> EchoChatModel:
+    return EchoChatModel()
+
+
+@pytest.fixture(scope="session")
+def hashed_embeddings() -> HashedEmbeddings:
+    return HashedEmbeddings()
+
+
+@pytest.fixture
+def fake_service(settings, echo_model, hashed_embeddings):
+    """A service on fake models (tests/fakes.py) with real Chroma and SQLite: for wiring tests."""
+    from chatbot.service import make_service
+
+    return make_service(settings, chat_model=echo_model, embeddings=hashed_embeddings)
 
 
 @pytest.fixture

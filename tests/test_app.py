@@ -6,16 +6,15 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.conftest import ROOT, app_environment
+from tests.documents import LANTERN
 
 APP = str(ROOT / "chatbot" / "ui" / "app.py")
-KB_DOC = (b"# Solar Lantern SL-300\n\n## Battery\n\nThe SL-300 lantern has a 5200 mAh battery and gives 14 "
-          b"hours of light on the low setting.\n")
 
 
 @pytest.fixture
 def app_env(tmp_path, monkeypatch):
     """A fresh home with a one-document sample KB, configured through the environment like production."""
-    with app_environment(tmp_path, monkeypatch, {"lantern.md": KB_DOC}) as settings:
+    with app_environment(tmp_path, monkeypatch, {"lantern.md": LANTERN}) as settings:
         yield settings
 
 

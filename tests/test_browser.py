@@ -15,13 +15,12 @@ import urllib.request
 import pytest
 
 from tests.conftest import ROOT, make_settings
+from tests.documents import LANTERN
 from tests.servers import free_port
 from tests.test_compare import register_small_model
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ARTIFACTS = ROOT / "test-artifacts"
-LANTERN = (b"# Solar Lantern SL-300\n\n## Battery\n\nThe SL-300 lantern has a 5200 mAh battery and gives 14 hours "
-           b"of light on the low setting.\n")
 WARRANTY = b"# Garden Hose Warranty\n\n## Length\n\nThe GH-77 garden hose carries a 9-year warranty.\n"
 
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (.ci/run installs it)")

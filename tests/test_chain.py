@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from chatbot import prompts
+from chatbot.rag import prompts
+from chatbot.rag.citations import cited_numbers
 from chatbot.types import Turn
-
-LANTERN = (b"# Solar Lantern SL-300\n\n## Battery\n\nThe SL-300 lantern has a 5200 mAh battery and gives 14 hours "
-           b"of light on the low setting.\n\n## Price\n\nThe SL-300 costs $79.\n")
+from tests.documents import LANTERN_PRICED
 
 
 def test_answer_from_a_tiny_document_streams_and_cites(service):
-    service.ingest_bytes("lantern.md", LANTERN)
+    service.ingest_bytes("lantern.md", LANTERN_PRICED)
     events = list(service.stream("How big is the battery of the SL-300 lantern?"))
     kinds = [e.kind for e in events]
     assert kinds[0] == "sources" and kinds[-1] == "done" and "token" in kinds
@@ -20,7 +19,7 @@ def test_answer_from_a_tiny_document_streams_and_cites(service):
     assert "".join(e.token for e in events if e.kind == "token").strip()
     assert answer.ttft_s <= answer.latency_s
     assert answer.output_tokens > 0
-    for number in prompts.cited_numbers(answer.text, len(answer.sources)):
+    for number in cited_numbers(answer.text, len(answer.sources)):
         assert 1 <= number <= len(answer.sources)
 
 
@@ -31,7 +30,7 @@ def test_refuses_on_an_empty_store(service):
 
 
 def test_refuses_an_unrelated_question_without_selecting_excerpts(service, monkeypatch):
-    service.ingest_bytes("lantern.md", LANTERN)
+    service.ingest_bytes("lantern.md", LANTERN_PRICED)
     selected: list[str] = []
     real = service.selector.select
     monkeypatch.setattr(service.selector, "select",
@@ -45,7 +44,7 @@ def test_refuses_an_unrelated_question_without_selecting_excerpts(service, monke
 
 
 def test_follow_up_is_rewritten_into_a_standalone_question(service):
-    service.ingest_bytes("lantern.md", LANTERN)
+    service.ingest_bytes("lantern.md", LANTERN_PRICED)
     history = [Turn("user", "Tell me about the SL-300 lantern battery."),
                Turn("assistant", "It has a 5200 mAh battery.")]
     answer = service.ask("and how much does it cost?", history=history)
@@ -54,7 +53,7 @@ def test_follow_up_is_rewritten_into_a_standalone_question(service):
 
 
 def test_closed_book_base_arm_has_no_sources(service):
-    service.ingest_bytes("lantern.md", LANTERN)
+    service.ingest_bytes("lantern.md", LANTERN_PRICED)
     answer = service.ask("Hello, who are you?", mode="base")
     assert answer.mode == "base" and answer.sources == ()
 
@@ -64,7 +63,7 @@ def test_with_refusal_switched_off_the_bot_always_answers(settings, embeddings, 
 
     service = make_service(settings.model_copy(update={"refuse": False}), chat_model=small_chat_model,
                            embeddings=embeddings)
-    service.ingest_bytes("lantern.md", LANTERN)
+    service.ingest_bytes("lantern.md", LANTERN_PRICED)
     answer = service.ask("What is the capital of Australia?")  # declined when refusal is on (above)
     assert not answer.refused and answer.text.strip()
     assert answer.text != prompts.REFUSAL_TEXT
@@ -84,7 +83,7 @@ def scripted_service(settings, embeddings, *replies: str):
     # a budget smaller than the chunk, so the excerpts leave part of it out
     service = make_service(settings.model_copy(update={"context_chars": 40}), chat_model=model,
                            embeddings=embeddings)
-    service.ingest_bytes("lantern.md", LANTERN)
+    service.ingest_bytes("lantern.md", LANTERN_PRICED)
     return service
 
 

@@ -12,11 +12,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from chatbot.finetune import registry
-from chatbot.model_files import resolve_chat_model
+from chatbot.llm.files import resolve_chat_model
 from tests.conftest import ROOT, app_environment
-
-DOC = (b"# Solar Lantern SL-300\n\n## Battery\n\nThe SL-300 lantern has a 5200 mAh battery and gives 14 hours "
-       b"of light on the low setting.\n")
+from tests.documents import LANTERN
 
 
 def register_small_model(settings, name: str = "smol-test") -> registry.ModelRecord:
@@ -33,7 +31,7 @@ def register_small_model(settings, name: str = "smol-test") -> registry.ModelRec
 def test_arms_route_to_the_right_model_and_retrieval(service):
     from chatbot.service import ServiceError
 
-    service.ingest_bytes("lantern.md", DOC)
+    service.ingest_bytes("lantern.md", LANTERN)
     with pytest.raises(ServiceError, match="No fine-tuned model"):
         service.ask("How big is the battery?", mode="finetuned")
     register_small_model(service.settings)
@@ -50,18 +48,19 @@ def test_arms_route_to_the_right_model_and_retrieval(service):
     assert {"arm", "answer", "refused", "sources", "latency_s", "ttft_s", "model"} <= set(data["answers"][0])
 
 
-def test_staleness_counts_documents_changed_after_training(service):
-    service.ingest_bytes("lantern.md", DOC)
+def test_staleness_counts_documents_changed_after_training(fake_service):
+    service = fake_service
+    service.ingest_bytes("lantern.md", LANTERN)
     record = register_small_model(service.settings)
-    record = registry.ModelRecord.from_dict({**record.to_dict(), "kb_version": service.store.version()})
+    record = registry.ModelRecord.from_dict({**record.to_dict(), "kb_version": service.kb_version()})
     assert service.staleness(record) == (0, [])
     service.ingest_bytes("returns.md", b"# Returns\n\nReturn within 30 days.")
-    service.delete("lantern")
+    service.delete_document("lantern")
     assert service.staleness(record) == (2, [("returns", "added"), ("lantern", "deleted")])
 
 
 def test_side_by_side_page(tmp_path, monkeypatch):
-    with app_environment(tmp_path, monkeypatch, {"lantern.md": DOC}, 16, prepare=register_small_model) as settings:
+    with app_environment(tmp_path, monkeypatch, {"lantern.md": LANTERN}, 16, prepare=register_small_model) as settings:
         at = AppTest.from_file(str(ROOT / "chatbot" / "ui" / "app.py"), default_timeout=300).run()
         assert [o for o in at.radio[0].options] == ["RAG", "Fine-tuned", "Hybrid", "Side by side"]
         at.radio[0].set_value("compare").run()
@@ -76,5 +75,5 @@ def test_side_by_side_page(tmp_path, monkeypatch):
         from chatbot.db import open_database
         from chatbot.feedback import ratings
 
-        rows = ratings(open_database(settings.database))
+        rows = ratings(open_database(settings.effective_database_url))
         assert [(r.arm, r.preferred) for r in rows] == [("hybrid", True)]

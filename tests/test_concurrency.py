@@ -43,7 +43,7 @@ def test_app_sessions_keep_their_own_conversations(monkeypatch, tmp_path):
             assert len(users) == 1
             assert f"P\\-{number}00" in users[0].markdown[0].value
         # Each session's turns are recorded under its own conversation id, and read back from the database.
-        engine = open_database(settings.database)
+        engine = open_database(settings.effective_database_url)
         ids = [at.session_state["conversation_id"] for at in sessions]
         assert len(set(ids)) == 3
         for number, conversation_id in enumerate(ids, start=1):

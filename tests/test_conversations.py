@@ -1,4 +1,5 @@
-"""Conversations and background jobs in the database, through the service with the real small model."""
+"""Conversations and background jobs in the database, through the service (on fake models: what is tested
+is what gets recorded, not what the model says)."""
 
 from __future__ import annotations
 
@@ -13,15 +14,15 @@ from chatbot import db, jobs
 DOC = b"# Returns\n\n## Window\n\nYou can return any item within 30 days of delivery for a full refund.\n"
 
 
-def test_two_conversations_are_stored_separately_and_read_back(service):
-    service.ingest_bytes("returns.md", DOC)
+def test_two_conversations_are_stored_separately_and_read_back(fake_service):
+    fake_service.ingest_bytes("returns.md", DOC)
     first, second = "conversation-a", "conversation-b"
-    service.ask("How many days do I have to return an item?", conversation_id=first)
-    service.ask("What is the capital of Australia?", conversation_id=second)
-    service.compare("Can I get a refund for a returned item?", ["rag", "base"], conversation_id=first)
-    service.ask("Is there a return window?")  # no conversation id: nothing recorded
+    fake_service.ask("How many days do I have to return an item?", conversation_id=first)
+    fake_service.ask("What is the capital of Australia?", conversation_id=second)
+    fake_service.compare("Can I get a refund for a returned item?", ["rag", "base"], conversation_id=first)
+    fake_service.ask("Is there a return window?")  # no conversation id: nothing recorded
 
-    a, b = service.conversation(first), service.conversation(second)
+    a, b = fake_service.conversation(first), fake_service.conversation(second)
     assert [(m.role, m.mode) for m in a] == [("user", None), ("assistant", "rag"), ("user", None),
                                              ("assistant", "rag"), ("assistant", "base")]
     assert [m.text for m in a if m.role == "user"] == ["How many days do I have to return an item?",
@@ -31,28 +32,28 @@ def test_two_conversations_are_stored_separately_and_read_back(service):
     for message in a + b:
         if message.role == "assistant" and not message.refused and message.mode == "rag":
             assert {s["doc_id"] for s in message.sources} == {"returns"}
-    assert service.conversation("never-used") == []
+    assert fake_service.conversation("never-used") == []
 
 
-def test_job_row_goes_from_running_to_done(service):
+def test_job_row_goes_from_running_to_done(fake_service):
     release = threading.Event()
     job = jobs.EvaluationJob(out_dir="reports/x")
-    thread = jobs.start(job, lambda job: release.wait(60), service.engine)
-    [row] = service.recent_jobs()
+    thread = jobs.start(job, lambda job: release.wait(60), fake_service.engine)
+    [row] = fake_service.recent_jobs()
     assert (row.id, row.kind, row.status, row.finished_at) == (job.id, "evaluation", "running", None)
     release.set()
     thread.join(60)
-    [row] = service.recent_jobs()
+    [row] = fake_service.recent_jobs()
     assert (row.status, row.result, row.error) == ("done", "reports/x", "")
     assert row.finished_at is not None and row.finished_at >= row.started_at
 
 
-def test_failed_evaluation_is_recorded_with_its_error(service, tmp_path):
-    job = service.start_evaluation(["rag"], dataset=tmp_path / "no-such-dataset")
+def test_failed_evaluation_is_recorded_with_its_error(fake_service, tmp_path):
+    job = fake_service.start_evaluation(["rag"], dataset=tmp_path / "no-such-dataset")
     deadline = time.monotonic() + 60
     while job.running and time.monotonic() < deadline:
         time.sleep(0.1)
-    [row] = service.recent_jobs()
+    [row] = fake_service.recent_jobs()
     assert (row.id, row.kind, row.status) == (job.id, "evaluation", "failed")
     assert "no-such-dataset" in row.error and row.error == job.error
 

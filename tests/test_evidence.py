@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from chatbot.evidence import ExcerptSelector
-from chatbot.keyword import KeywordIndex
+from chatbot.rag.evidence import ExcerptSelector
+from chatbot.rag.keyword import KeywordIndex
 
 WARRANTY = (
     "Warranty > Coverage\n"

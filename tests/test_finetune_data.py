@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from chatbot import prompts
 from chatbot.finetune import data
 from chatbot.finetune.data import (
     QAPair,
@@ -19,7 +18,8 @@ from chatbot.finetune.data import (
     trim_at_sentence,
 )
 from chatbot.ingest import load, split
-from chatbot.service import expand_paths
+from chatbot.ingest.pipeline import expand_paths
+from chatbot.rag import prompts
 from chatbot.types import Chunk
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -10,10 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from chatbot import prompts
 from chatbot.finetune.data import QAPair
 from chatbot.finetune.pairs import PairCache, answer_support, round_trip, write_pairs
 from chatbot.finetune.raft import RaftInputs, raft_row, raft_rows
+from chatbot.rag import prompts
+from chatbot.rag.citations import cited_numbers
+from chatbot.types import NOT_FOUND
 
 DOCS = {
     "lantern.md": "# Lumo Lantern\n\n## Battery\nThe Lumo Lantern runs for 40 hours on one charge. A full charge "
@@ -115,7 +117,7 @@ def test_raft_example_with_oracle_cites_it_among_shuffled_distractors(kb) -> Non
         assert user["content"].endswith(f"Question: {pair.question}")
         documents = _quoted(row)
         assert 2 <= len(documents) <= inputs.top_k, "the oracle comes with distractors"
-        cited = prompts.cited_numbers(answer["content"], len(documents))
+        cited = cited_numbers(answer["content"], len(documents))
         assert len(cited) == 1
         assert answer_support(pair.answer, documents[cited[0] - 1]) >= 0.8, "the citation points at the oracle"
         positions.add(cited[0])
@@ -124,7 +126,7 @@ def test_raft_example_with_oracle_cites_it_among_shuffled_distractors(kb) -> Non
     for pair in _pairs(kb):  # with the product's excerpt selection: the oracle's excerpt still holds the answer
         row = raft_row(pair, _inputs(kb, whole_chunks=False), with_oracle=True)
         documents = _quoted(row)
-        cited = prompts.cited_numbers(row["messages"][-1]["content"], len(documents))
+        cited = cited_numbers(row["messages"][-1]["content"], len(documents))
         assert len(cited) == 1 and answer_support(pair.answer, documents[cited[0] - 1]) >= 0.8
 
 
@@ -133,7 +135,7 @@ def test_raft_example_without_oracle_declines_and_holds_no_answer(kb) -> None:
     for pair in _pairs(kb):
         row = raft_row(pair, inputs, with_oracle=False)
         assert row is not None and row["kind"] == "raft-decline"
-        assert row["messages"][-1]["content"] == prompts.NOT_FOUND
+        assert row["messages"][-1]["content"] == NOT_FOUND
         oracle_text = inputs.chunks[pair.source].text.split("\n", 1)[1]
         assert oracle_text[:40] not in row["messages"][1]["content"]
     rows = raft_rows(_pairs(kb) * 1, inputs, oracle_share=0.5)

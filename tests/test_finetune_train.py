@@ -26,7 +26,7 @@ EVAL_QUESTION = "Is this an evaluation question?"
 def ft_settings(tmp_path_factory) -> Settings:
     """A home whose models/ is its own folder (fine-tuned models stay out of the shared model cache)
     with the converted SmolLM2 linked in from that cache."""
-    from chatbot.model_files import resolve_chat_model
+    from chatbot.llm.files import resolve_chat_model
 
     shared = make_settings(tmp_path_factory.mktemp("convert-home"))
     converted = Path(resolve_chat_model(PACKAGED_SMALL_CHAT, shared.models_dir))
@@ -53,7 +53,7 @@ CHUNKS = [Chunk("faq:x:0", "faq", 0, "FAQ > Plus?\nQ: What is Plus?\nA: Plus is 
 def _base_weights(settings: Settings) -> dict:
     from safetensors.torch import load_file
 
-    from chatbot.model_files import resolve_chat_model
+    from chatbot.llm.files import resolve_chat_model
 
     return load_file(str(Path(resolve_chat_model(PACKAGED_SMALL_CHAT, settings.models_dir)) /
                          "model.safetensors"))
@@ -63,8 +63,8 @@ def test_few_steps_train_save_load_and_register(ft_settings: Settings, tickets: 
     from safetensors.torch import load_file
 
     from chatbot.finetune.train import finetune
-    from chatbot.models import make_chat_model
-    from chatbot.prompts import closed_book_messages
+    from chatbot.llm.factory import make_chat_model
+    from chatbot.rag.prompts import closed_book_messages
 
     calls: list[tuple[int, int, float]] = []
     record = finetune(ft_settings, tickets=tickets, chunks=CHUNKS, kb_version=7, name="tiny-run",
@@ -101,9 +101,9 @@ def test_few_steps_train_save_load_and_register(ft_settings: Settings, tickets: 
 def test_a_preset_with_a_reader_trains_the_hybrid_arms_weights_apart(ft_settings: Settings, tickets: Path) -> None:
     """The RAG-prompt rows go to a second model in the folder's `reader/`, with its own record; the closed-book
     model never sees them, the hybrid arm loads the reader, and the steps of both runs are reported in turn."""
-    from chatbot import prompts
     from chatbot.finetune.train import Preset, finetune
-    from chatbot.models import make_chat_model
+    from chatbot.llm.factory import make_chat_model
+    from chatbot.rag import prompts
     from chatbot.types import Source
 
     source = Source("faq", "FAQ", "Plus?", "faq.csv", "", 0.0, None, "faq:x:0")
@@ -253,7 +253,7 @@ def test_answer_token_loss_equals_the_models_own_loss(ft_settings: Settings, lor
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from chatbot.finetune.train import answer_token_loss, collate, tokenize_row
-    from chatbot.model_files import resolve_chat_model
+    from chatbot.llm.files import resolve_chat_model
 
     path = str(resolve_chat_model(PACKAGED_SMALL_CHAT, ft_settings.models_dir))
     tokenizer = AutoTokenizer.from_pretrained(path)

@@ -16,7 +16,7 @@ import pytest
 from chatbot.config import PACKAGED_SMALL_CHAT, Settings
 from chatbot.finetune import registry
 from chatbot.finetune.registry import ModelRecord
-from chatbot.prompts import closed_book_messages
+from chatbot.rag.prompts import closed_book_messages
 from tests.conftest import make_settings
 
 pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed (`make setup` builds it)")
@@ -30,7 +30,7 @@ def register(settings: Settings, name: str, base_model: str, perturb: float = 0.
     import torch
     from safetensors.torch import load_file, save_file
 
-    from chatbot.model_files import resolve_chat_model
+    from chatbot.llm.files import resolve_chat_model
 
     base = Path(resolve_chat_model(PACKAGED_SMALL_CHAT, settings.models_dir))
     folder = registry.finetuned_dir(settings) / name
@@ -63,12 +63,13 @@ def on_transformers(tuned):
     """The same fine-tuned folder on the transformers backend (the reference), in float32: on a CPU with
     native bf16 the backend's auto dtype is bf16, whose rounding can flip a near-tie greedy token that the
     F16 export (computed in f32 by llama.cpp) does not."""
-    from chatbot.models import LocalChatModel, make_chat_model
+    from chatbot.llm.factory import make_chat_model
+    from chatbot.llm.transformers import TransformersChatModel
 
     settings, folder = tuned
     model = make_chat_model(settings.model_copy(update={"chat_backend": "transformers", "chat_dtype": "float32"}),
                             model=str(folder))
-    assert isinstance(model, LocalChatModel)
+    assert isinstance(model, TransformersChatModel)
     return model
 
 
@@ -78,9 +79,9 @@ def messages() -> list[tuple[str, str]]:
 
 def test_export_gives_transformers_greedy_answer_and_the_weight_change(tuned, on_transformers,
                                                                       tmp_path: Path) -> None:
-    from chatbot.gguf_export import export_gguf
-    from chatbot.llamacpp import LlamaCppChatModel
-    from chatbot.model_files import resolve_gguf
+    from chatbot.llm.files import resolve_gguf
+    from chatbot.llm.gguf_export import export_gguf
+    from chatbot.llm.llamacpp import LlamaCppChatModel
 
     settings, folder = tuned
     template = resolve_gguf(PACKAGED_SMALL_CHAT, settings.models_dir)
@@ -99,9 +100,9 @@ def test_factory_exports_once_and_logits_match(tuned, on_transformers) -> None:
     import torch
     from llama_cpp import Llama
 
-    from chatbot.gguf_export import GGUF_FILE
-    from chatbot.llamacpp import LlamaCppChatModel
-    from chatbot.models import make_chat_model
+    from chatbot.llm.factory import make_chat_model
+    from chatbot.llm.gguf_export import GGUF_FILE
+    from chatbot.llm.llamacpp import LlamaCppChatModel
 
     settings, folder = tuned
     model = make_chat_model(settings, model=str(folder))  # backend auto: exported on first use
@@ -129,8 +130,9 @@ def test_factory_exports_once_and_logits_match(tuned, on_transformers) -> None:
 def test_unexportable_models_stay_on_transformers(tuned, tmp_path: Path, caplog) -> None:
     import gguf
 
-    from chatbot.gguf_export import GGUF_FILE
-    from chatbot.models import LocalChatModel, make_chat_model
+    from chatbot.llm.factory import make_chat_model
+    from chatbot.llm.gguf_export import GGUF_FILE
+    from chatbot.llm.transformers import TransformersChatModel
 
     settings, _ = tuned
     other = tmp_path / "other-arch.gguf"
@@ -143,6 +145,6 @@ def test_unexportable_models_stay_on_transformers(tuned, tmp_path: Path, caplog)
         folder = register(settings, name, base)
         with caplog.at_level(logging.WARNING):
             model = make_chat_model(settings, model=str(folder))
-        assert isinstance(model, LocalChatModel)
+        assert isinstance(model, TransformersChatModel)
         assert not (folder / GGUF_FILE).exists() and not list(folder.glob("*.partial"))
         assert f"Fine-tuned model {name} stays on transformers" in caplog.text

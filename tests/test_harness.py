@@ -13,6 +13,7 @@ from chatbot.evaluation.dataset import CorpusRecord, load_dataset
 from chatbot.evaluation.harness import file_names, ingest_corpus, ranked_documents, run_eval
 from chatbot.evaluation.report import text_table
 from chatbot.ingest.loaders import doc_id_for
+from chatbot.service import make_service
 from tests.conftest import make_settings
 
 CORPUS = [
@@ -53,7 +54,7 @@ def write_dataset(folder: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory):
-    from chatbot.models import make_chat_model
+    from chatbot.llm.factory import make_chat_model
 
     settings = make_settings(tmp_path_factory.mktemp("model-home"))
     return make_chat_model(settings.model_copy(update={"chat_model": PACKAGED_SMALL_CHAT, "max_new_tokens": 24}))
@@ -105,7 +106,7 @@ def test_harness_smoke(tmp_path, tiny_model):
     out = tmp_path / "out"
     calls: list[tuple[str, int, int]] = []
 
-    report = run_eval(dataset, ["rag", "finetuned"], limit=None, seed=0, out_dir=out, settings=user,
+    report = run_eval(dataset, make_service, ["rag", "finetuned"], limit=None, seed=0, out_dir=out, settings=user,
                       chat_model=tiny_model, progress=lambda *a: calls.append(a))
 
     assert report["dataset"] == "tiny" and report["n"] == 4

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from chatbot import prompts
-from chatbot.service import clean_question
+from chatbot.rag import prompts
+from chatbot.rag.answer import clean_question
 from chatbot.types import Source
 
 

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 from langchain_core.embeddings import Embeddings
 
-from chatbot.service import expand_paths, make_service
+from chatbot.ingest.pipeline import expand_paths
+from chatbot.service import make_service
 from tests.conftest import make_settings
 
 

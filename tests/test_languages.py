@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from chatbot import prompts
+from chatbot.rag import prompts
+from chatbot.rag.citations import cited_numbers
 from tests.conftest import ROOT
 
 QUESTIONS = {
@@ -43,7 +44,7 @@ def test_questions_in_other_languages_get_well_formed_answers(sample_kb_service)
             assert answer.text == f"{prompts.REFUSAL_TEXT} {prompts.ENGLISH_ONLY_NOTE}", language
         else:
             assert answer.sources, language
-            numbers = prompts.cited_numbers(answer.text, 99)
+            numbers = cited_numbers(answer.text, 99)
             assert all(1 <= n <= len(answer.sources) for n in numbers), (language, answer.text)
     # The questions without product names find nothing in the English help centre.
     for language in ("de", "es", "ja"):

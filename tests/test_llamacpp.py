@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from chatbot.models import llama_cpp_available, make_chat_model
+from chatbot.llm.factory import llama_cpp_available, make_chat_model
+from tests.documents import LANTERN_BATTERY
 
 pytestmark = pytest.mark.skipif(not llama_cpp_available(), reason="llama-cpp-python is not installed "
                                 "(`make setup` builds it; a failed build falls back to transformers)")
 
-DOC = b"# Solar Lantern SL-300\n\n## Battery\n\nThe SL-300 lantern has a 5200 mAh battery.\n"
 
 
 def test_auto_backend_picks_llamacpp_and_streams(settings, embeddings):
-    from chatbot.llamacpp import LlamaCppChatModel
+    from chatbot.llm.llamacpp import LlamaCppChatModel
     from chatbot.service import make_service
 
     model = make_chat_model(settings)
@@ -23,13 +23,13 @@ def test_auto_backend_picks_llamacpp_and_streams(settings, embeddings):
     usage = [c.usage_metadata for c in chunks if c.usage_metadata]
     assert usage and usage[-1]["output_tokens"] >= 1
     service = make_service(settings, chat_model=model, embeddings=embeddings)
-    service.ingest_bytes("lantern.md", DOC)
+    service.ingest_bytes("lantern.md", LANTERN_BATTERY)
     answer = service.ask("How big is the SL-300 battery?")
     assert answer.sources[0].doc_id == "lantern" and answer.text and answer.output_tokens > 0
 
 
 def test_transformers_backend_still_available(settings):
-    from chatbot.models import LocalChatModel
+    from chatbot.llm.transformers import TransformersChatModel
 
     forced = settings.model_copy(update={"chat_backend": "transformers"})
-    assert isinstance(make_chat_model(forced), LocalChatModel)
+    assert isinstance(make_chat_model(forced), TransformersChatModel)

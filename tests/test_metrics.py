@@ -8,6 +8,7 @@ import pytest
 
 from chatbot.evaluation import metrics
 from chatbot.evaluation.dataset import Question, sample_questions
+from chatbot.rag.citations import strip_citations
 
 
 def test_squad_normalisation_drops_case_punctuation_articles():
@@ -144,7 +145,7 @@ def test_paired_bootstrap_detects_a_consistent_gap_and_not_a_null_one():
 
 
 def test_strip_citations():
-    assert metrics.strip_citations("Open Settings [1], then General [2, 3].") == "Open Settings , then General ."
+    assert strip_citations("Open Settings [1], then General [2, 3].") == "Open Settings , then General ."
 
 
 def test_sample_keeps_the_answerable_mix_and_is_seeded():

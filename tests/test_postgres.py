@@ -10,6 +10,7 @@ from sqlalchemy import inspect
 from chatbot import db, feedback, jobs, migrations
 from chatbot.service import make_service
 from tests.conftest import make_settings
+from tests.documents import LANTERN_BATTERY
 from tests.servers import postgres_bin, postgres_server
 
 pytestmark = pytest.mark.skipif(postgres_bin() is None, reason="PostgreSQL server binaries not installed "
@@ -50,7 +51,7 @@ def test_migrations_manifest_changes_and_feedback_on_postgres(tmp_path, embeddin
         job = jobs.TrainingJob(preset="quick")
         jobs.start(job, lambda job: None, service.engine).join(30)
         assert [(r.kind, r.status) for r in service.recent_jobs()] == [("training", "done")]
-        assert service.delete("returns") and service.documents() == []
+        assert service.delete_document("returns") and service.documents() == []
         service.engine.dispose()
 
 
@@ -59,16 +60,15 @@ def test_two_replicas_on_a_chroma_server_and_postgres_see_each_others_changes(tm
     replica's keyword index follows the change log, with no restart and no rebuild."""
     from tests.servers import chroma_server
 
-    lantern = b"# Solar Lantern SL-300\n\n## Battery\n\nThe SL-300 lantern has a 5200 mAh battery.\n"
     with postgres_server() as url, chroma_server(tmp_path / "chroma-server") as chroma_url:
         settings = make_settings(tmp_path / "home", database_url=url, chroma_url=chroma_url)
         one, two = (make_service(settings, embeddings=embeddings) for _ in range(2))
         assert one.ingest_bytes("returns.md", b"# Returns\n\nReturn items within 30 days.").status == "indexed"
         assert two.retriever.retrieve("return window")[0].doc_id == "returns"  # loads two's index
-        assert one.ingest_bytes("lantern.md", lantern).status == "indexed"
+        assert one.ingest_bytes("lantern.md", LANTERN_BATTERY).status == "indexed"
         top = two.retriever.retrieve("SL-300 battery")
         assert top[0].doc_id == "lantern" and "5200 mAh" in two.retriever.chunk_text(top[0].chunk_id)
-        assert two.ingest_bytes("lantern.md", lantern.replace(b"5200", b"6400")).status == "updated"
+        assert two.ingest_bytes("lantern.md", LANTERN_BATTERY.replace(b"5200", b"6400")).status == "updated"
         top = one.retriever.retrieve("SL-300 battery")
         assert top[0].doc_id == "lantern" and "6400 mAh" in one.retriever.chunk_text(top[0].chunk_id)
         assert sum(s.doc_id == "lantern" for s in one.retriever.retrieve("SL-300 battery", k=5)) == 1

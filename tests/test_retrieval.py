@@ -6,8 +6,8 @@ import math
 import random
 from collections import Counter
 
-from chatbot.keyword import KeywordIndex, tokenize
-from chatbot.retrieval import fuse_scores
+from chatbot.rag.keyword import KeywordIndex, tokenize
+from chatbot.rag.retrieval import fuse_scores
 
 KB = {
     "hub-errors.md": b"# Hub error codes\n\n## E-104\n\nE-104 means the Hub lost its internet connection. "
@@ -100,5 +100,5 @@ def test_new_documents_are_searchable_at_once(store_service):
     assert r.retrieve("anything") == []
     store_service.ingest_bytes("refunds.md", KB["refunds.md"])
     assert r.retrieve("refund timing")[0].doc_id == "refunds"
-    store_service.delete("refunds")
+    store_service.delete_document("refunds")
     assert r.retrieve("refund timing") == []

@@ -5,27 +5,25 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from chatbot.model_files import resolve_chat_model
+from chatbot.llm.files import resolve_chat_model
 from chatbot.service import make_service
 from tests.conftest import make_settings
+from tests.documents import LANTERN
 from tests.servers import chroma_server, openai_model_server
-
-DOC = (b"# Solar Lantern SL-300\n\n## Battery\n\nThe SL-300 lantern has a 5200 mAh battery and gives 14 hours "
-       b"of light on the low setting.\n")
 
 
 def test_chroma_server_ingest_ask_delete(tmp_path, embeddings, small_chat_model):
     with chroma_server(tmp_path / "chroma-server") as url:
         settings = make_settings(tmp_path / "home", chroma_url=url)
         service = make_service(settings, chat_model=small_chat_model, embeddings=embeddings)
-        assert service.ingest_bytes("lantern.md", DOC).status == "indexed"
+        assert service.ingest_bytes("lantern.md", LANTERN).status == "indexed"
         assert not (settings.home / "chroma").exists()  # nothing embedded: the server holds the vectors
         answer = service.ask("How big is the SL-300 battery?")
         assert answer.sources and answer.sources[0].doc_id == "lantern"
         # A second replica (same server, same database) sees the same knowledge base.
         replica = make_service(settings, chat_model=small_chat_model, embeddings=embeddings)
         assert replica.retriever.retrieve("lantern battery")[0].doc_id == "lantern"
-        assert service.delete("lantern")
+        assert service.delete_document("lantern")
         assert replica.retriever.retrieve("lantern battery") == []
         assert service.store.chunk_count() == 0
 
@@ -37,7 +35,7 @@ def test_openai_compatible_model_server(tmp_path, embeddings):
         remote = make_settings(tmp_path / "home", chat_backend="openai", openai_base_url=base_url,
                                chat_model=str(folder), max_new_tokens=24)
         service = make_service(remote, embeddings=embeddings)
-        service.ingest_bytes("lantern.md", DOC)
+        service.ingest_bytes("lantern.md", LANTERN)
         events = list(service.stream("How big is the SL-300 battery?"))
         answer = events[-1].answer
         assert sum(e.kind == "token" for e in events) >= 1
@@ -58,7 +56,7 @@ def test_openai_backend_warms_up_and_holds_a_conversation_in_the_cli_and_the_app
 
     folder = Path(resolve_chat_model(make_settings(tmp_path / "m").chat_model, tmp_path / "m" / "models")).resolve()
     with openai_model_server(folder, tmp_path) as base_url, \
-            app_environment(tmp_path, monkeypatch, {"lantern.md": DOC}, max_new_tokens=24) as settings:
+            app_environment(tmp_path, monkeypatch, {"lantern.md": LANTERN}, max_new_tokens=24) as settings:
         for key, value in {"CHAT_BACKEND": "openai", "OPENAI_BASE_URL": base_url, "CHAT_MODEL": str(folder)}.items():
             monkeypatch.setenv(f"CHATBOT_{key}", value)
         assert main(["ingest", str(settings.kb_dir)]) == 0

@@ -9,15 +9,14 @@ from streamlit.testing.v1 import AppTest
 from chatbot import admin
 from chatbot.cli import main
 from tests.conftest import ROOT, app_environment
+from tests.documents import LANTERN_PRICED
 
 APP = str(ROOT / "chatbot" / "ui" / "app.py")
-DOC = (b"# Solar Lantern SL-300\n\n## Battery\n\nThe SL-300 lantern has a 5200 mAh battery and gives 14 hours "
-       b"of light on the low setting.\n\n## Price\n\nThe SL-300 costs $79.\n")
 
 
 @pytest.fixture
 def app_env(tmp_path, monkeypatch):
-    with app_environment(tmp_path, monkeypatch, {"lantern.md": DOC}) as settings:
+    with app_environment(tmp_path, monkeypatch, {"lantern.md": LANTERN_PRICED}) as settings:
         yield settings
 
 
@@ -110,7 +109,7 @@ def test_a_busy_server_says_so_and_leaves_the_chat_box_usable(app_env, monkeypat
 
 def test_admin_sign_in_is_throttled_across_reloads(tmp_path, monkeypatch):
     monkeypatch.setenv("CHATBOT_ADMIN_PASSWORD", "s3cret-pw")
-    with app_environment(tmp_path, monkeypatch, {"lantern.md": DOC}):
+    with app_environment(tmp_path, monkeypatch, {"lantern.md": LANTERN_PRICED}):
         at = started()
         at.switch_page("views/documents.py").run()
         for _ in range(4):
@@ -151,7 +150,7 @@ def test_uploads_are_capped_at_the_app_limit_by_streamlit_itself(tmp_path, monke
     config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
     assert config["server"]["maxUploadSize"] == 20 and config["client"]["showErrorDetails"] == "none"
     monkeypatch.setenv("CHATBOT_MAX_UPLOAD_MB", "3")
-    with app_environment(tmp_path, monkeypatch, {"lantern.md": DOC}):
+    with app_environment(tmp_path, monkeypatch, {"lantern.md": LANTERN_PRICED}):
         at = started()
         at.switch_page("views/documents.py").run()
         assert at.get("file_uploader")[0].proto.max_upload_size_mb == 3

@@ -1,7 +1,5 @@
-"""Evaluation: pure metrics, dataset loading, the harness that runs answer arms over a dataset in an
-isolated store, and the report writer. Entry points: `run_eval` and the `chatbot eval` subcommand."""
+"""Evaluation: pure metrics (`metrics`), dataset loading (`dataset`), the harness that runs answer arms
+over a dataset in an isolated store (`harness.run_eval`), the report writer (`report`) and questions made
+from the live knowledge base (`live_kb`). The `chatbot eval` subcommand is in chatbot/cli/evaluation.py.
 
-from chatbot.evaluation.dataset import Dataset, DatasetError, Question, load_dataset, sample_questions
-from chatbot.evaluation.harness import run_eval
-
-__all__ = ["Dataset", "DatasetError", "Question", "load_dataset", "run_eval", "sample_questions"]
+Nothing is imported here: import the module you need."""

@@ -10,8 +10,12 @@ Every arm answers the same questions, so two arms can be compared item by item (
 
     from chatbot.config import Settings
     from chatbot.evaluation.harness import run_eval
-    report = run_eval("/work/shared/eval/emanual_smarttv", ["rag"], limit=40, seed=0, out_dir="eval-out",
-                      settings=Settings())
+    from chatbot.service import make_service
+    report = run_eval("/work/shared/eval/emanual_smarttv", make_service, ["rag"], limit=40, seed=0,
+                      out_dir="eval-out", settings=Settings())
+
+The harness does not import the service (the service imports the harness): it takes a factory that builds
+one, and asks of it only what `EvalService` names.
 """
 
 from __future__ import annotations
@@ -19,11 +23,11 @@ from __future__ import annotations
 import itertools
 import logging
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from langchain_core.language_models import BaseChatModel
 
@@ -31,13 +35,11 @@ from chatbot.config import Settings
 from chatbot.evaluation import metrics
 from chatbot.evaluation.dataset import CorpusRecord, Dataset, Question, load_dataset, sample_questions
 from chatbot.ingest.loaders import doc_id_for
-from chatbot.service import Service, ServiceError
-from chatbot.types import Answer, Mode
+from chatbot.rag.citations import strip_citations
+from chatbot.types import ARMS, RETRIEVAL_ARMS, Answer, DocInfo, IngestResult, Mode, ServiceError, Source, Turn
 
 log = logging.getLogger(__name__)
 
-ARMS: tuple[Mode, ...] = ("rag", "finetuned", "hybrid", "base")
-RETRIEVAL_ARMS = frozenset({"rag", "hybrid"})
 RETRIEVAL_K = 10
 RETRIEVAL_KS = (1, 5, 10)
 ANSWER_METRICS = ("token_f1", "rouge_l", "rouge_l_recall", "bleu")
@@ -46,6 +48,27 @@ NAME_SLUG_CHARS = 60  # doc ids are cut at 80 characters: room for a numeric suf
 
 Progress = Callable[[str, int, int], None]
 """progress(phase, done, total): phase is "ingest" or "answer"."""
+
+
+class EvalService(Protocol):
+    """What the harness asks of the service (chatbot/service.py) it evaluates."""
+
+    settings: Settings
+
+    @property
+    def chat_model(self) -> BaseChatModel: ...
+    def ingest_contents(self, items: Iterable[tuple[str, bytes]]) -> Iterator[IngestResult]: ...
+    def documents(self) -> list[DocInfo]: ...
+    def delete_document(self, doc_id: str) -> bool: ...
+    def ask(self, question: str, history: Sequence[Turn] = (), mode: Mode = "rag") -> Answer: ...
+    def search(self, question: str, k: int) -> list[Source]: ...
+    def warm(self) -> None: ...
+    def chunk_count(self) -> int: ...
+    def model_name(self, model: BaseChatModel) -> str: ...
+
+
+ServiceFactory = Callable[..., EvalService]
+"""make_service(settings, chat_model=...) -> a service (chatbot.service.make_service)."""
 
 
 # --- the isolated knowledge base -----------------------------------------------------------------
@@ -109,7 +132,7 @@ def eval_settings(settings: Settings, home: Path) -> Settings:
                                        "chroma_url": None, "kb_dir": home / "no-sample-kb"})
 
 
-def ingest_corpus(service: Service, corpus: Sequence[CorpusRecord], progress: Progress | None = None
+def ingest_corpus(service: EvalService, corpus: Sequence[CorpusRecord], progress: Progress | None = None
                   ) -> CorpusIndex:
     """Index every corpus record as one Markdown document and drop documents of earlier runs that the
     corpus no longer has. Returns the id mapping."""
@@ -126,12 +149,12 @@ def ingest_corpus(service: Service, corpus: Sequence[CorpusRecord], progress: Pr
             progress("ingest", done, len(corpus))
     for doc in service.documents():
         if doc.doc_id not in index.doc_to_corpus:
-            service.delete(doc.doc_id)
+            service.delete_document(doc.doc_id)
     return index
 
 
 # --- answering and scoring one item --------------------------------------------------------------
-def run_item(service: Service, arm: Mode, question: Question, index: CorpusIndex) -> dict[str, Any]:
+def run_item(service: EvalService, arm: Mode, question: Question, index: CorpusIndex) -> dict[str, Any]:
     """Ask one question in one arm; returns the answer, what was retrieved and the item's scores."""
     try:
         answer = service.ask(question.question, history=list(question.history), mode=arm)
@@ -159,16 +182,16 @@ def run_item(service: Service, arm: Mode, question: Question, index: CorpusIndex
     }
 
 
-def ranked_documents(service: Service, query: str, k: int = RETRIEVAL_K) -> list[str]:
+def ranked_documents(service: EvalService, query: str, k: int = RETRIEVAL_K) -> list[str]:
     """The first `k` distinct documents the retriever ranks for `query`, each at the rank of its best
     chunk (a document split into several chunks takes one place, as in document retrieval)."""
     return ranked_documents_and_similarity(service, query, k)[0]
 
 
-def ranked_documents_and_similarity(service: Service, query: str, k: int = RETRIEVAL_K
+def ranked_documents_and_similarity(service: EvalService, query: str, k: int = RETRIEVAL_K
                                     ) -> tuple[list[str], float | None]:
     """`ranked_documents`, and the best chunk's cosine similarity (what the relevance gate reads)."""
-    chunks = service.retriever.retrieve(query, 3 * k)
+    chunks = service.search(query, 3 * k)
     gated = chunks[: service.settings.top_k]  # the gate reads the chunks an answer would use
     top = round(max(s.score for s in gated), 4) if gated else None
     return metrics.distinct([s.doc_id for s in chunks])[:k], top
@@ -186,7 +209,7 @@ def score_item(question: Question, answer: Answer, retrieved: list[str] | None,
             scores[f"hit@{k}"] = metrics.hit_at_k(retrieved, gold, k)
         scores[f"mrr@{RETRIEVAL_K}"] = metrics.mrr_at_k(retrieved, gold, RETRIEVAL_K)
     if question.answerable is True and question.references:
-        text = metrics.strip_citations(answer.text)
+        text = strip_citations(answer.text)
         refs = question.references
         scores.update(token_f1=metrics.token_f1(text, refs), rouge_l=metrics.rouge_l(text, refs),
                       rouge_l_recall=metrics.rouge_l_recall(text, refs), bleu=metrics.bleu(text, refs))
@@ -331,7 +354,7 @@ def paired(per_arm: dict[str, list[dict[str, Any]]], seed: int) -> dict[str, Any
 
 
 # --- the run -------------------------------------------------------------------------------------
-def run_arms(service: Service, arms: Sequence[Mode], questions: Sequence[Question], index: CorpusIndex,
+def run_arms(service: EvalService, arms: Sequence[Mode], questions: Sequence[Question], index: CorpusIndex,
              progress: Progress | None = None) -> tuple[dict[str, list[dict[str, Any]]], dict[str, str]]:
     """Every arm on every question. An arm whose every question fails with ServiceError (e.g. no
     fine-tuned model yet) is skipped, with the service's message as the reason."""
@@ -357,10 +380,12 @@ def run_arms(service: Service, arms: Sequence[Mode], questions: Sequence[Questio
     return per_arm, skipped
 
 
-def run_eval(dataset_dir: str | Path, arms: Sequence[Mode] = ("rag",), limit: int | None = None,
-             seed: int = 0, out_dir: str | Path | None = None, settings: Settings | None = None,
-             chat_model: BaseChatModel | None = None, progress: Progress | None = None) -> dict[str, Any]:
-    """Evaluate `arms` on (a seeded sample of `limit` questions of) the dataset; returns the report dict
+def run_eval(dataset_dir: str | Path, make_service: ServiceFactory, arms: Sequence[Mode] = ("rag",),
+             limit: int | None = None, seed: int = 0, out_dir: str | Path | None = None,
+             settings: Settings | None = None, chat_model: BaseChatModel | None = None,
+             progress: Progress | None = None) -> dict[str, Any]:
+    """Evaluate `arms` on (a seeded sample of `limit` questions of) the dataset, answered by a service
+    `make_service` builds in an isolated home (see the module's docstring); returns the report dict
     {"dataset", "n", "arms": {arm: {retrieval, answer, refusal, latency, ci}}, "slices", "paired",
     "skipped", ...}. With `out_dir`, also writes results.jsonl, report.json, report.md and charts."""
     unknown = [a for a in arms if a not in ARMS]
@@ -371,7 +396,7 @@ def run_eval(dataset_dir: str | Path, arms: Sequence[Mode] = ("rag",), limit: in
     questions = sample_questions(dataset.questions, limit, seed)
     with ExitStack() as stack:
         home = _eval_home(stack, dataset, out_dir)
-        service = Service(eval_settings(settings, home), chat_model=chat_model)
+        service = make_service(eval_settings(settings, home), chat_model=chat_model)
         index = ingest_corpus(service, dataset.corpus, progress)
         service.warm()  # pay model loading before the first timed answer
         per_arm, skipped = run_arms(service, arms, questions, index, progress)
@@ -391,7 +416,7 @@ def _eval_home(stack: ExitStack, dataset: Dataset, out_dir: str | Path | None) -
 
 
 def build_report(dataset: Dataset, questions: Sequence[Question], per_arm: dict[str, list[dict[str, Any]]],
-                 skipped: dict[str, str], index: CorpusIndex, seed: int, service: Service) -> dict[str, Any]:
+                 skipped: dict[str, str], index: CorpusIndex, seed: int, service: EvalService) -> dict[str, Any]:
     """Assemble the report dict from the per-item results."""
     answerable = [answerable_label(q) for q in questions]
     return {
@@ -407,7 +432,7 @@ def build_report(dataset: Dataset, questions: Sequence[Question], per_arm: dict[
             "seed": seed, "questions_total": len(dataset.questions),
             "answerable_mix": {v: answerable.count(v) for v in ("true", "false", "null")},
             "corpus_records": len(dataset.corpus), "documents_indexed": len(index.doc_to_corpus),
-            "corpus_refused": index.refused, "chunks": service.store.chunk_count(),
+            "corpus_refused": index.refused, "chunks": service.chunk_count(),
             "chat_model": service.model_name(service.chat_model),
             "embedding_model": service.settings.embedding_model,
             "max_new_tokens": service.settings.max_new_tokens, "top_k": service.settings.top_k,

@@ -10,6 +10,8 @@ from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 
+from chatbot.config import Settings
+from chatbot.finetune import registry
 from chatbot.finetune.data import dedupe, is_validation, pairs_from_chunks
 from chatbot.ingest.split import body_of
 from chatbot.types import Chunk
@@ -69,3 +71,9 @@ def write_kb_dataset(chunks: Sequence[Chunk], folder: Path, held_out: Sequence[d
     for name, rows in (("corpus.jsonl", corpus), ("questions.jsonl", questions)):
         (folder / name).write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
     return folder
+
+
+def live_kb_dataset(settings: Settings, chunks: Sequence[Chunk], folder: Path) -> Path:
+    """`write_kb_dataset` asking the active fine-tuned model's held-out pairs, when a model is active."""
+    active = registry.get_active(settings)
+    return write_kb_dataset(chunks, folder, registry.read_held_out(active) if active else None)

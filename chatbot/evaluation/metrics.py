@@ -17,11 +17,12 @@ from typing import TypeVar
 
 import numpy as np
 
+from chatbot.rag.citations import strip_citations
+
 T = TypeVar("T")
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _PUNCT = set(string.punctuation)
-_CITATION = re.compile(r"\[\d+(?:\s*,\s*\d+)*\]")
 
 
 # --- text normalisation ------------------------------------------------------------------------
@@ -43,15 +44,6 @@ def tokens(text: str) -> list[str]:
     ['press', 'home', 'button']
     """
     return normalize_answer(text).split()
-
-
-def strip_citations(text: str) -> str:
-    """Remove citation markers such as [1] or [1, 2] so they don't count as answer words.
-
-    >>> strip_citations("Press Home [1][2, 3].")
-    'Press Home .'
-    """
-    return " ".join(_CITATION.sub(" ", text).split())
 
 
 def _best_over_references(pred: str, refs: Sequence[str], score: Callable[[list[str], list[str]], float]) -> float:

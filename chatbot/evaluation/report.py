@@ -177,6 +177,14 @@ def write_outputs(report: dict[str, Any], questions: Sequence[Question],
     return [results, out_dir / "report.json", out_dir / "report.md", *write_charts(report, out_dir)]
 
 
+def read_report(out_dir: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """What `write_outputs` wrote: the report dict and the per-question lines of results.jsonl."""
+    report = json.loads((out_dir / "report.json").read_text())
+    results = out_dir / "results.jsonl"
+    lines = results.read_text().splitlines() if results.is_file() else []
+    return report, [json.loads(line) for line in lines if line.strip()]
+
+
 def write_charts(report: dict[str, Any], out_dir: Path) -> list[Path]:
     """The three PNG charts (matplotlib, headless)."""
     import matplotlib

@@ -51,7 +51,8 @@ from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from chatbot import prompts
+from chatbot.ingest.split import body_of
+from chatbot.rag import prompts
 from chatbot.types import Chunk
 
 ANSWER_CHARS = 400
@@ -171,7 +172,7 @@ def faq_pair(chunk: Chunk) -> QAPair | None:
     >>> faq_pair(c)
     QAPair(question='How old must I be?', answer='18 or older.', source='faq:1:0', kind='faq')
     """
-    match = _FAQ.match(_body(chunk))
+    match = _FAQ.match(body_of(chunk))
     if not match:
         return None
     return QAPair(" ".join(match["q"].split()), match["a"].strip(), chunk.chunk_id, "faq")
@@ -188,7 +189,7 @@ def section_pairs(chunk: Chunk, limit: int = ANSWER_CHARS) -> list[QAPair]:
     >>> section_pairs(c)[0].answer == body
     True
     """
-    answer = trim_at_sentence(_body(chunk), limit)
+    answer = trim_at_sentence(body_of(chunk), limit)
     if len(answer) < MIN_ANSWER_CHARS:
         return []
     section = chunk.section.split(" > ")[-1].strip() if chunk.section else ""
@@ -221,10 +222,6 @@ def pairs_from_chunks(chunks: Sequence[Chunk], limit: int = ANSWER_CHARS) -> lis
         seen_sections.add(key)
         sections.extend(section_pairs(chunk, limit))
     return faq + sections
-
-
-def _body(chunk: Chunk) -> str:
-    return chunk.text.split("\n", 1)[1] if "\n" in chunk.text else ""
 
 
 # --- dedup, exclusion, split, rows -------------------------------------------------------------

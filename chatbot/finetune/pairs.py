@@ -28,8 +28,8 @@ from pathlib import Path
 from langchain_core.language_models import BaseChatModel
 
 from chatbot.finetune.data import QAPair, normalise_question
-from chatbot.grounding import content_tokens
 from chatbot.ingest.split import body_of
+from chatbot.rag.grounding import content_tokens
 from chatbot.types import Chunk, Source
 
 log = logging.getLogger(__name__)
@@ -176,7 +176,7 @@ def write_pairs(chunks: Sequence[Chunk], model: BaseChatModel, model_name: str, 
     With `budget_s`, no new chunk is sent to the model after that many seconds: the chunks left are listed in
     `stats.unwritten` (their templated pairs stand in). Cached chunks come first and cost nothing, so each
     later run covers more of the knowledge base."""
-    from chatbot.models import with_options
+    from chatbot.llm.factory import with_options
 
     started = time.perf_counter()
     cache = cache or PairCache(None)

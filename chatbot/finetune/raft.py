@@ -5,7 +5,7 @@ prompt. Each example holds a question, the excerpts the product would quote for 
 same retriever, the same excerpt selection and budget) in shuffled order, and as the answer the pair's
 short answer citing the number of the excerpt it came from (the "oracle"). In a share of the examples
 (`1 - ORACLE_SHARE`) the oracle is left out and only distractors remain; then the answer is the decline,
-`prompts.NOT_FOUND`. The model so learns to find the fact among distractors, cite it, and decline when
+`types.NOT_FOUND`. The model so learns to find the fact among distractors, cite it, and decline when
 it is not there."""
 
 from __future__ import annotations
@@ -16,10 +16,11 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from chatbot import prompts
 from chatbot.finetune.data import QAPair, Row
 from chatbot.finetune.pairs import MIN_ANSWER_SUPPORT, answer_support
-from chatbot.types import Chunk, Source
+from chatbot.rag import prompts
+from chatbot.rag.citations import CITATION
+from chatbot.types import NOT_FOUND, Chunk, Source
 
 ORACLE_SHARE = 0.8  # RAFT's P: the share of examples whose excerpts hold the answer
 
@@ -44,7 +45,7 @@ def cite(answer: str, number: int) -> str:
     >>> cite("Refunds take 5 days.", 2), cite("It is free", 1)
     ('Refunds take 5 days [2].', 'It is free [1].')
     """
-    body = re.sub(r"\s*\[\d+(?:\s*,\s*\d+)*\]", "", answer).strip()
+    body = re.sub(r"\s*" + CITATION.pattern, "", answer).strip()
     match = re.match(r"^(.*?)([.!?]*)$", body, re.DOTALL)
     text, end = (match.group(1), match.group(2)) if match else (body, "")
     return f"{text.rstrip()} [{number}]{end or '.'}"
@@ -86,7 +87,7 @@ def raft_row(pair: QAPair, inputs: RaftInputs, with_oracle: bool, seed: int = 0)
     else:
         if not sources:
             return None
-        answer = prompts.NOT_FOUND
+        answer = NOT_FOUND
     messages = prompts.rag_messages(pair.question, sources, quoted) + [{"role": "assistant", "content": answer}]
     return {"messages": messages, "source": pair.source, "kind": "raft" if with_oracle else "raft-decline"}
 

@@ -59,6 +59,11 @@ class ModelRecord:
         reader = Path(self.path) / READER_DIR
         return str(reader) if arm == "hybrid" and (reader / RECORD_FILE).is_file() else self.path
 
+    def display_name(self, path: str) -> str:
+        """What answers from the weights at `path` (`weights_for`) name as their model."""
+        role = " reader" if path != self.path else ""
+        return f"{self.name}{role} (fine-tuned {self.base_model.removeprefix('packaged:')})"
+
     def summary(self) -> dict[str, Any]:
         """The fields `chatbot models list --json` prints (no path, no loss history)."""
         keys = ("name", "base_model", "method", "hyperparams", "train_loss", "val_loss", "trained_at",

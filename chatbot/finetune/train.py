@@ -53,7 +53,7 @@ from chatbot.finetune.registry import (
     write_held_out,
     write_record,
 )
-from chatbot.model_files import resolve_chat_model
+from chatbot.llm.files import resolve_chat_model
 from chatbot.types import Chunk
 
 log = logging.getLogger(__name__)

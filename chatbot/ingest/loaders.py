@@ -153,9 +153,7 @@ def _html(data: bytes) -> tuple[list[Section], str]:
     from bs4 import BeautifulSoup
 
     soup = BeautifulSoup(decode_text(data), "html.parser")
-    for tag in soup(["script", "style", "noscript", "template", "iframe", "object", "svg", "head"]):
-        if tag.name == "head":
-            continue
+    for tag in soup(["script", "style", "noscript", "template", "iframe", "object", "svg"]):
         tag.decompose()
     h1 = soup.find("h1")  # preferred over <title>, which often carries a site-name suffix
     title = h1.get_text(" ", strip=True) if h1 else ""

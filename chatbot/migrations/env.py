@@ -22,5 +22,5 @@ if connection is not None:
 else:  # used by `command.revision(..., autogenerate=True)` from a shell
     from chatbot.config import Settings
 
-    with create_engine(Settings().database).begin() as conn:
+    with create_engine(Settings().effective_database_url).begin() as conn:
         run(conn)

@@ -7,10 +7,10 @@ import re
 import streamlit as st
 
 from chatbot.jobs import JobRecord
-from chatbot.types import Answer, Source
+from chatbot.rag.citations import CITATION
+from chatbot.types import ARM_LABELS, Answer, Source
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|<>~$-])")
-ARM_LABELS = {"rag": "RAG", "finetuned": "Fine-tuned", "hybrid": "Hybrid", "base": "Base model"}
 
 
 def plain(text: str) -> str:
@@ -19,8 +19,13 @@ def plain(text: str) -> str:
 
 
 def answer_markdown(text: str) -> str:
-    """An answer for st.markdown: escaped, but citation markers [n] kept readable."""
-    return re.sub(r"\\\[(\d+(?:, \d+)*)\\\]", r"**[\1]**", plain(text))
+    """An answer for st.markdown: escaped, but citation markers [n] kept readable (in bold).
+
+    >>> answer_markdown("Refunds take *5* days [1, 2].")
+    'Refunds take \\\\*5\\\\* days **[1, 2]**\\\\.'
+    """
+    parts = CITATION.split(text)  # text, the numbers of a marker, text, ...
+    return "".join(plain(part) if n % 2 == 0 else f"**[{part}]**" for n, part in enumerate(parts))
 
 
 def render_sources(sources: tuple[Source, ...] | list[Source]) -> None:

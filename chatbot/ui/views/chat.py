@@ -6,13 +6,14 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Iterator
 
 import streamlit as st
 
-from chatbot.service import ServiceError, clean_question
-from chatbot.types import Answer, Turn
+from chatbot.rag.answer import clean_question
+from chatbot.service import ServiceError
+from chatbot.types import ARM_LABELS, ARMS, Answer, StreamEvent, Turn
 from chatbot.ui.components import (
-    ARM_LABELS,
     answer_markdown,
     plain,
     render_handoff,
@@ -39,7 +40,7 @@ with st.sidebar:
     mode = st.radio("Mode", modes, format_func=labels.__getitem__, key="mode", label_visibility="collapsed")
     arms = ["rag"]
     if mode == "compare":
-        arms = st.multiselect("Arms", ["rag", "finetuned", "hybrid", "base"], default=["rag", "finetuned", "hybrid"],
+        arms = st.multiselect("Arms", list(ARMS), default=["rag", "finetuned", "hybrid"],
                               format_func=ARM_LABELS.__getitem__, max_selections=3) or ["rag"]
     elif mode != "rag":
         arms = [mode]
@@ -103,15 +104,15 @@ def render_turn(message: dict) -> None:
             render_answer(answer, f"{message['id']}-{answer.mode}", message["id"])
 
 
-def stream_answer(question: str, history: list[Turn], arm: str) -> Answer | str:
-    """Stream one arm's answer into the current container; returns the final Answer, or the notice to show
-    instead when there is none. A "reset" event (the answer is written again from the whole documents)
-    clears what was shown so far. A failure the service did not foresee (a model server down, a store
-    error) gives the customer an apology and the hand-off; the traceback goes to the server log only."""
+def draw_stream(events: Iterator[StreamEvent], question: str, arm: str) -> Answer | str:
+    """Draw one arm's streamed answer into the current container; returns the final Answer, or the notice
+    to show instead when there is none. A "reset" event (the answer is written again from the whole
+    documents) clears what was shown so far. A failure the service did not foresee (a model server down, a
+    store error) gives the customer an apology and the hand-off; the traceback goes to the server log only."""
     placeholder = st.empty()
     shown = ""
     try:
-        for event in service.stream(question, history=history, mode=arm):
+        for event in events:
             if event.kind == "token":
                 shown += plain(event.token)
                 placeholder.markdown(shown + " ▌")
@@ -130,7 +131,8 @@ def stream_answer(question: str, history: list[Turn], arm: str) -> Answer | str:
 
 def answer_pending(question: str) -> None:
     """Answer the question waiting in the session (kept there until answered, so a rerun in the middle
-    of an answer, e.g. a click elsewhere, answers it again instead of losing it), then record the turn."""
+    of an answer, e.g. a click elsewhere, answers it again instead of losing it); the service records the
+    turn. Side by side, each arm streams into its own column."""
     history = [Turn(m["role"], m["content"]) for m in messages]
     with st.chat_message("user"):
         st.markdown(plain(question))
@@ -138,19 +140,20 @@ def answer_pending(question: str) -> None:
     notice = BUSY
     with st.chat_message("assistant"), question_limits().answering() as admitted:
         columns = st.columns(len(arms)) if len(arms) > 1 else [st.container()]
-        for column, arm in zip(columns, arms, strict=True) if admitted else ():
-            with column:
+        streams = service.stream_compare(question, arms, history, st.session_state["conversation_id"],
+                                         groundedness=len(arms) > 1) if admitted else ()
+        for n, (arm, events) in enumerate(streams):  # to the end: the service records the turn after the last
+            with columns[n]:
                 if len(arms) > 1:
                     st.markdown(f"**{ARM_LABELS[arm]}**")
-                answer = stream_answer(question, history, arm)
+                answer = draw_stream(events, question, arm)
                 if isinstance(answer, str):
                     notice = answer
                 else:
-                    answers.append(service.with_groundedness(answer) if len(arms) > 1 else answer)
+                    answers.append(answer)
     st.session_state.pop("pending", None)
     messages.append({"role": "user", "content": question})
     if answers:
-        service.record_turn(st.session_state["conversation_id"], answers)
         messages.append({"role": "assistant", "content": answers[0].text, "answers": answers,
                          "id": uuid.uuid4().hex[:12]})
     else:  # kept in the conversation shown, not in the recorded one (it holds answers only)

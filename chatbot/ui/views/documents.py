@@ -51,12 +51,12 @@ else:
         width="stretch",
     )
     st.caption(f"{len(docs)} documents · {sum(d.chunks for d in docs)} chunks · KB version "
-               f"{service.store.version()}")
+               f"{service.kb_version()}")
     with st.form("delete-doc"):
         doomed = st.selectbox("Delete a document", [d.doc_id for d in docs],
                               format_func=lambda i: next(f"{d.title} ({i})" for d in docs if d.doc_id == i))
         if st.form_submit_button("Delete"):
-            service.delete(doomed)
+            service.delete_document(doomed)
             st.session_state["last_results"] = []
             st.toast(f"Deleted {doomed}")
             st.rerun()

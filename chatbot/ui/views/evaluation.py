@@ -3,13 +3,13 @@ reference) and a button to evaluate the live knowledge base."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import streamlit as st
 
 from chatbot.service import ServiceError
-from chatbot.ui.components import ARM_LABELS, plain, render_job_history
+from chatbot.types import ARM_LABELS
+from chatbot.ui.components import plain, render_job_history
 from chatbot.ui.state import get_service, require_admin
 
 service = get_service()
@@ -70,7 +70,7 @@ if not reports:
     st.stop()
 
 chosen = st.selectbox("Report", reports, format_func=lambda p: p.name)
-report = json.loads((chosen / "report.json").read_text())
+report, results = service.evaluation_report(chosen)
 st.caption(f"Dataset {plain(str(report.get('dataset')))} · {report.get('n')} questions")
 for group, keys in FIGURES:
     rows = [{"arm": ARM_LABELS.get(arm, arm), **{k: (figures.get(group) or {}).get(k) for k in keys}}
@@ -92,7 +92,6 @@ for column, (name, title) in zip(columns, CHARTS, strict=True):
         column.image(str(chosen / name), caption=title)
 
 st.subheader("Question by question")
-results = [json.loads(line) for line in (chosen / "results.jsonl").read_text().splitlines() if line.strip()]
 if results:
     number = st.number_input("Question", min_value=1, max_value=len(results), value=1)
     item = results[int(number) - 1]

@@ -7,10 +7,9 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from chatbot.keyword import tokenize
-
-CITATION = re.compile(r"\[\d+(?:\s*,\s*\d+)*\]")
-_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])")
+from chatbot.rag.citations import CITATION
+from chatbot.rag.keyword import tokenize
+from chatbot.rag.sentences import split_sentences
 
 
 def content_tokens(text: str) -> set[str]:
@@ -40,7 +39,7 @@ def add_citations(answer: str, texts: Sequence[str], min_overlap: float = 0.5) -
         return answer
     source_words = [content_tokens(t) for t in texts]
     out = []
-    for sentence in _SENTENCE.split(answer.strip()):
+    for sentence in split_sentences(answer.strip()):
         words = content_tokens(sentence)
         if CITATION.search(sentence) or not words:
             out.append(sentence)
@@ -104,7 +103,7 @@ def drop_unsupported(answer: str, texts: Sequence[str]) -> str:
     if not _unsupported(answer, known):
         return answer
     kept = []
-    for sentence in _SENTENCE.split(answer.strip()):
+    for sentence in split_sentences(answer.strip()):
         if not _unsupported(sentence, known):
             kept.append(sentence)
             continue

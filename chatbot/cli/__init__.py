@@ -27,9 +27,10 @@ import sys
 from pathlib import Path
 
 from chatbot import admin
+from chatbot.cli import evaluation as eval_cli
+from chatbot.cli import finetune as finetune_cli
 from chatbot.config import Settings
-from chatbot.evaluation import cli as eval_cli
-from chatbot.finetune import cli as finetune_cli
+from chatbot.types import ARMS
 
 
 def _service(settings: Settings | None = None):
@@ -48,7 +49,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
     from tqdm import tqdm
 
-    from chatbot.service import expand_paths
+    from chatbot.ingest.pipeline import expand_paths
 
     service = _service()
     files = list(expand_paths(args.paths))
@@ -90,7 +91,7 @@ def cmd_docs_list(args: argparse.Namespace) -> int:
 
 
 def cmd_docs_delete(args: argparse.Namespace) -> int:
-    if _service().delete(args.doc_id):
+    if _service().delete_document(args.doc_id):
         print(f"deleted {args.doc_id}")
         return 0
     print(f"no document with id {args.doc_id!r}", file=sys.stderr)
@@ -99,7 +100,7 @@ def cmd_docs_delete(args: argparse.Namespace) -> int:
 
 def cmd_ask(args: argparse.Namespace) -> int:
     from chatbot import conversations
-    from chatbot.service import ServiceError
+    from chatbot.types import ServiceError
 
     service = _service()
     if not service.documents():  # the service's own database connection, not a second one
@@ -143,7 +144,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from chatbot.service import ServiceError
+    from chatbot.types import ServiceError
 
     arms = [a.strip() for a in args.arms.split(",") if a.strip()]
     try:
@@ -173,7 +174,7 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
 
     settings = Settings()
     settings.home.mkdir(parents=True, exist_ok=True)
-    engine = open_database(settings.database)  # upgrades
+    engine = open_database(settings.effective_database_url)  # upgrades
     with engine.connect() as conn:
         revision = migrations.current(conn)
     print(f"database {engine.url.render_as_string(hide_password=True)} is at revision {revision} (newest)")
@@ -187,7 +188,7 @@ def _has_documents(settings: Settings) -> bool:
 
     from chatbot import db
 
-    engine = db.open_database(settings.database)
+    engine = db.open_database(settings.effective_database_url)
     try:
         with engine.connect() as conn:
             return bool(conn.execute(select(func.count()).select_from(db.documents)).scalar_one())
@@ -207,7 +208,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             for r in results:
                 print("  " + r.line())
         del service
-    app = Path(__file__).parent / "ui" / "app.py"
+    app = Path(__file__).parent.parent / "ui" / "app.py"
     # Streamlit refuses larger uploads at its endpoint, before they fill memory: the app's own limit
     upload_mb = str(max(1, math.ceil(settings.max_upload_mb)))
     command = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(args.port),
@@ -240,7 +241,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("ask", help="answer one question")
     p.add_argument("question")
-    p.add_argument("--mode", default="rag", choices=["rag", "finetuned", "hybrid", "base"])
+    p.add_argument("--mode", default="rag", choices=ARMS)
     p.add_argument("--conversation", metavar="ID", default=None,
                    help="continue this conversation: earlier turns are read to understand a follow-up "
                    "(every answer prints the id of its conversation)")
@@ -249,7 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("compare", help="answer one question with several arms side by side")
     p.add_argument("question")
-    p.add_argument("--arms", default="rag,finetuned,hybrid", help="comma-separated: rag,finetuned,hybrid,base")
+    p.add_argument("--arms", default="rag,finetuned,hybrid", help=f"comma-separated: {','.join(ARMS)}")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_compare)
 
@@ -295,7 +296,3 @@ def quiet_libraries() -> None:
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
-
-
-if __name__ == "__main__":
-    sys.exit(main())

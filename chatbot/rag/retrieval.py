@@ -1,4 +1,4 @@
-"""Hybrid search: vector similarity (Chroma) and BM25 keyword scores (chatbot/keyword.py), fused by a
+"""Hybrid search: vector similarity (Chroma) and BM25 keyword scores (chatbot/rag/keyword.py), fused by a
 weighted sum of the normalised scores over the candidates either search found. Score fusion beat
 reciprocal-rank fusion by 3-6 points of recall@5 and MRR in bench/retrieval_quality.py: it keeps how far
 ahead a strong keyword match is, where RRF keeps only its rank. Each returned Source carries the cosine
@@ -15,10 +15,10 @@ from collections.abc import Sequence
 import numpy as np
 
 from chatbot.config import Settings
-from chatbot.keyword import KeywordIndex
+from chatbot.rag.keyword import KeywordIndex
+from chatbot.rag.vector_cache import VectorCache
 from chatbot.store import KnowledgeStore
 from chatbot.types import Chunk, Source
-from chatbot.vector_cache import VectorCache
 
 SNIPPET_CHARS = 320
 QUERY_VECTORS_KEPT = 64  # recent query embeddings, so that excerpt selection reuses retrieval's

@@ -15,10 +15,10 @@ from langchain_core.outputs import ChatGenerationChunk
 from pydantic import PrivateAttr
 
 from chatbot.config import Settings
-from chatbot.decline_guard import DeclineGuard
-from chatbot.models import InProcessChatModel
-from chatbot.prompts import NOT_FOUND
-from chatbot.repeat_guard import RepeatGuard
+from chatbot.llm.base import InProcessChatModel
+from chatbot.llm.decline_guard import DeclineGuard
+from chatbot.llm.repeat_guard import RepeatGuard
+from chatbot.types import NOT_FOUND
 
 
 class LlamaCppChatModel(InProcessChatModel):

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from chatbot.model_files import ModelFileError, resolve_gguf
+from chatbot.llm.files import ModelFileError, resolve_gguf
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""Command-line twins of the fine-tuning actions; `chatbot/cli.py` registers them with `add_parser`.
+"""Command-line twins of the fine-tuning actions; `chatbot/cli/__init__.py` registers them with `add_parser`.
 
     chatbot finetune --preset quick                  # SmolLM2-135M on tickets + the indexed KB
     chatbot finetune --preset standard --name qwen-lora-1
@@ -172,7 +172,7 @@ def _documents_changed(settings: Settings, records: list[registry.ModelRecord]) 
         return {}
     from chatbot.db import changes_since, open_database
 
-    engine = open_database(settings.database)
+    engine = open_database(settings.effective_database_url)
     try:
         return {r.name: len(changes_since(engine, r.kb_version)) for r in records}
     finally:

@@ -17,10 +17,10 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.output_parsers import StrOutputParser
 from langchain_core.runnables import Runnable, RunnableLambda, RunnablePassthrough
 
-from chatbot import prompts
-from chatbot.evidence import ExcerptSelector
-from chatbot.models import with_options
-from chatbot.retrieval import HybridRetriever
+from chatbot.llm.factory import with_options
+from chatbot.rag import prompts
+from chatbot.rag.evidence import ExcerptSelector
+from chatbot.rag.retrieval import HybridRetriever
 from chatbot.types import Source, Turn
 
 
@@ -88,7 +88,7 @@ def in_prompt(prepared: dict) -> tuple[list[Source], list[str], list[str]]:
 def make_generate_step(model: BaseChatModel, with_context: bool, may_decline: bool = True,
                        decline_confidence: float | None = None) -> Runnable:
     """{"standalone", "sources", "texts", "excerpts"} -> streamed answer (AIMessageChunks). When the model
-    may decline, `decline_confidence` is how sure it must be to (chatbot/decline_guard.py)."""
+    may decline, `decline_confidence` is how sure it must be to (chatbot/llm/decline_guard.py)."""
 
     def build(x: dict):
         if not with_context:

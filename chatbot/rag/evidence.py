@@ -18,13 +18,13 @@ from dataclasses import dataclass
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
-from chatbot.keyword import tokenize
-from chatbot.vector_cache import VectorCache
+from chatbot.rag.keyword import tokenize
+from chatbot.rag.sentences import split_sentences
+from chatbot.rag.vector_cache import VectorCache
 
 # A unit scoring under this share of the best unit's score is left out even when the budget has room:
 # filler costs prompt-reading time and distracts a small model.
 RELATIVE_FLOOR = 0.5
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(*])")
 _TABLE_RULE = re.compile(r"^\|?[\s:|-]+\|?$")
 
 
@@ -60,7 +60,7 @@ def units(text: str, chunk: int = 0) -> tuple[str, list[Unit]]:
             found.append(Unit(chunk, number, line, lead=table_head))
             continue
         table_head = ""
-        for sentence in _SENTENCE_END.split(line):
+        for sentence in split_sentences(line, also_starting="*"):
             if sentence.strip():
                 found.append(Unit(chunk, number, sentence.strip()))
     return head, found

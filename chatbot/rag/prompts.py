@@ -8,7 +8,8 @@ import re
 import unicodedata
 from collections.abc import Sequence
 
-from chatbot.keyword import tokenize
+from chatbot.rag.citations import MARK
+from chatbot.rag.keyword import tokenize
 from chatbot.types import Source, Turn
 
 Message = dict[str, str]
@@ -29,7 +30,6 @@ RAG_RULES = (
 RAG_RULES_NO_DECLINE = RAG_RULES.replace(
     " If the documents do not answer the question, reply exactly: I don't know.", "")
 
-NOT_FOUND = "I don't know."
 
 REFUSAL_TEXT = (
     "I'm sorry, I couldn't find the answer to that in our help centre, and I don't want to guess. "
@@ -248,7 +248,7 @@ def is_refusal(answer: str) -> bool:
     >>> is_refusal("No, the lamp is not waterproof [1]."), is_refusal("The fee is waived [2]. See [1].")
     (False, False)
     """
-    rest = re.sub(r"\[[\d,\s]*\]?", " ", answer)  # the answer without its citation marks
+    rest = MARK.sub(" ", answer)  # the answer without its citation marks
     if _REFUSAL_PATTERNS.match(rest.strip()) or not any(c.isalnum() for c in rest):
         return True
     return all(_states_nothing(s) for s in re.split(r"(?<=[.!?])\s+", rest.strip()) if s.strip())
@@ -272,32 +272,3 @@ def _states_nothing(sentence: str) -> bool:
     yes_no = words[0].lower() in {"yes", "no"}  # "Yes, it is." answers a yes/no question
     finished = sentence.rstrip().endswith((".", "!", "?"))  # not an answer cut off by the token limit
     return finished and len(words) > 1 and not yes_no and words[-1].lower() in _DANGLING
-
-
-def cited_numbers(answer: str, n_sources: int) -> list[int]:
-    """Citation numbers that point at a real source, in order of first use.
-
-    >>> cited_numbers("See [2] and [1][2], not [9].", 2)
-    [2, 1]
-    """
-    seen: list[int] = []
-    for match in re.finditer(r"\[(\d+(?:\s*,\s*\d+)*)\]", answer):
-        for part in match.group(1).split(","):
-            number = int(part)
-            if 1 <= number <= n_sources and number not in seen:
-                seen.append(number)
-    return seen
-
-
-def strip_bad_citations(answer: str, n_sources: int) -> str:
-    """Remove citation markers that point at no source.
-
-    >>> strip_bad_citations("Yes [1] [7].", 2)
-    'Yes [1].'
-    """
-    def keep(match: re.Match) -> str:
-        numbers = [p.strip() for p in match.group(1).split(",") if 1 <= int(p) <= n_sources]
-        return f"[{', '.join(numbers)}]" if numbers else ""
-
-    cleaned = re.sub(r"\[(\d+(?:\s*,\s*\d+)*)\]", keep, answer)
-    return re.sub(r"\s+([.,;:!?])", r"\1", re.sub(r"[ \t]{2,}", " ", cleaned)).strip()

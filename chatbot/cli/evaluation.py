@@ -3,9 +3,9 @@
     chatbot eval --dataset /work/shared/eval/emanual_smarttv --arms rag --limit 40 --out eval-out/emanual
     chatbot eval --dataset /work/shared/eval/mtrag_un --arms rag,base --limit 40 --seed 1 --json
     chatbot eval --live-kb --arms rag,finetuned,hybrid,base --out eval-out/kb   # the indexed KB
-    python -m chatbot.evaluation.cli --dataset DIR ...      (the same)
+    python -m chatbot.cli.evaluation --dataset DIR ...      (the same)
 
-`add_parser(subparsers)` registers the subcommand on the main CLI's subparsers."""
+`add_parser(subparsers)` registers the subcommand on the main CLI's subparsers (chatbot/cli/__init__.py)."""
 
 from __future__ import annotations
 
@@ -15,8 +15,7 @@ import sys
 from typing import Any
 
 from chatbot import admin
-
-ARM_NAMES = ("rag", "finetuned", "hybrid", "base")
+from chatbot.types import ARMS
 
 
 def parse_arms(text: str) -> list[str]:
@@ -29,8 +28,8 @@ def parse_arms(text: str) -> list[str]:
     for name in (part.strip() for part in text.split(",")):
         if not name:
             continue
-        if name not in ARM_NAMES:
-            raise argparse.ArgumentTypeError(f"unknown arm {name!r}; choose from {', '.join(ARM_NAMES)}")
+        if name not in ARMS:
+            raise argparse.ArgumentTypeError(f"unknown arm {name!r}; choose from {', '.join(ARMS)}")
         if name not in arms:
             arms.append(name)
     if not arms:
@@ -53,7 +52,7 @@ def configure(p: argparse.ArgumentParser) -> None:
                         help="questions from the indexed knowledge base: the active fine-tuned model's held-out "
                              "pairs (else templated ones) plus off-topic questions, as the Evaluation page asks")
     p.add_argument("--arms", type=parse_arms, default=["rag"], metavar="ARMS",
-                   help="comma-separated: rag,finetuned,hybrid,base (default rag)")
+                   help=f"comma-separated: {','.join(ARMS)} (default rag)")
     p.add_argument("--limit", type=int, default=None, metavar="N", help="seeded sample of N questions")
     p.add_argument("--seed", type=int, default=0, metavar="S", help="sampling and bootstrap seed (default 0)")
     p.add_argument("--out", default=None, metavar="DIR", help="write results.jsonl, report.json/md, charts")
@@ -100,12 +99,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from chatbot.evaluation.dataset import DatasetError
     from chatbot.evaluation.harness import run_eval
     from chatbot.evaluation.report import text_table
+    from chatbot.service import make_service
 
     bar = ProgressBar()
     settings = Settings()
     try:
         dataset = _live_kb_dataset(settings, args.out) if args.live_kb else args.dataset
-        report = run_eval(dataset, args.arms, limit=args.limit, seed=args.seed, out_dir=args.out,
+        report = run_eval(dataset, make_service, args.arms, limit=args.limit, seed=args.seed, out_dir=args.out,
                           settings=settings, progress=bar)
     except DatasetError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -126,18 +126,16 @@ def _live_kb_dataset(settings: Any, out: str | None) -> Any:
     import tempfile
     from pathlib import Path
 
-    from chatbot.evaluation.live_kb import write_kb_dataset
-    from chatbot.finetune import registry
+    from chatbot.evaluation.live_kb import live_kb_dataset
     from chatbot.service import make_service
 
-    service = make_service(settings)  # reads the store; the chat model is loaded only when used
-    active = registry.get_active(settings)
+    service = make_service(settings)  # reads the store; no model is loaded
     folder = Path(out) / "dataset" if out else Path(tempfile.mkdtemp(prefix="chatbot-live-kb-"))
-    return write_kb_dataset(service.kb_chunks(), folder, registry.read_held_out(active) if active else None)
+    return live_kb_dataset(settings, service.kb_chunks(), folder)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Stand-alone entry point: `python -m chatbot.evaluation.cli --dataset DIR ...`."""
+    """Stand-alone entry point: `python -m chatbot.cli.evaluation --dataset DIR ...`."""
     import logging
     import os
 

@@ -1,0 +1,159 @@
+"""Answering one question in one arm, streamed: the prepare step (follow-up rewritten, retrieval, the
+relevance gate, excerpts), then generation, then the answer checks (a second look at the whole chunks
+after a decline from the excerpts, a loop cut, unsupported figures dropped, bad citations removed,
+uncited sentences attributed). The service picks the arm's model; this module does the rest."""
+
+from __future__ import annotations
+
+import time
+import unicodedata
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, replace
+
+from langchain_core.language_models import BaseChatModel
+
+from chatbot.config import Settings
+from chatbot.rag import grounding, prompts
+from chatbot.rag.chain import in_prompt, make_condense_step, make_generate_step, make_prepare_step
+from chatbot.rag.citations import strip_bad_citations
+from chatbot.rag.evidence import ExcerptSelector
+from chatbot.rag.keyword import codes
+from chatbot.rag.loops import cut_loop, loop_start
+from chatbot.rag.retrieval import HybridRetriever, body_snippet
+from chatbot.types import Answer, Mode, ServiceError, Source, StreamEvent, Turn
+
+QUOTE_CHARS = 700  # longest quote of a source shown under an answer
+Arm = Callable[[Mode], tuple[BaseChatModel, bool]]
+"""arm(mode) -> (the model that answers, whether it answers from the retrieved documents)."""
+
+
+@dataclass
+class _Attempt:
+    """One generation's outcome while it streams: its text, first-token time, tokens and sources shown."""
+
+    text: str = ""
+    ttft: float = 0.0
+    tokens: int = 0
+    sources: tuple[Source, ...] = ()
+    decline_probability: float | None = None  # the model's, at its first token (chatbot/llm/decline_guard.py)
+
+
+def model_name(model: BaseChatModel) -> str:
+    """The name an answer reports for the model that wrote it."""
+    return str(getattr(model, "model_name", None) or getattr(model, "model", None) or type(model).__name__)
+
+
+def clean_question(text: str, limit: int) -> str:
+    """Drop control characters, collapse whitespace, cut to `limit` characters.
+
+    >>> clean_question("  Where is\\tmy\\x07 order? ", 100)
+    'Where is my order?'
+    """
+    text = "".join(" " if unicodedata.category(c).startswith("C") else c for c in text)
+    return " ".join(text.split())[:limit].strip()
+
+
+class Answerer:
+    """Answers over one retriever and excerpt selector, with the settings' answering options."""
+
+    def __init__(self, settings: Settings, retriever: HybridRetriever, selector: ExcerptSelector):
+        self.settings = settings
+        self.retriever = retriever
+        self.selector = selector
+
+    def relevant(self, question: str, sources: Sequence, texts: Sequence[str]) -> bool:
+        """Whether retrieval found something worth answering from: a chunk at least `min_relevance`
+        similar to the question, or one naming the same code (E-104) — the embedding model knows
+        English only, so "Was bedeutet E-104?" scores low on similarity yet names the right document."""
+        if max((s.score for s in sources), default=0.0) >= self.settings.min_relevance:
+            return True
+        asked = codes(question)
+        return bool(asked) and any(asked & codes(text) for text in texts)
+
+    def stream(self, question: str, history: Sequence[Turn], mode: Mode, arm: Arm,
+               condenser: Callable[[], BaseChatModel]) -> Iterator[StreamEvent]:
+        """Answer `question` in `mode`: `arm(mode)` gives its model and whether it answers from the
+        retrieved documents; `condenser()` the model that rewrites a follow-up into a stand-alone question.
+        Yields the sources, tokens, then the Answer."""
+        started = time.perf_counter()
+        question = clean_question(question, self.settings.max_question_chars)
+        if not question:
+            raise ServiceError("Please type a question.")
+        model, retrieves = arm(mode)
+        condense = make_condense_step(condenser(), self.settings.history_turns)
+        refuse = self.settings.refuse
+        gate = (lambda x: self.relevant(x["question"], x["sources"], x["texts"])) if refuse else None
+        prepared = make_prepare_step(self.retriever if retrieves else None, condense, self.selector,
+                                     self.settings.context_chars, gate).invoke(
+            {"question": question, "history": list(history)})
+        name = model_name(model)
+        shown, texts, excerpts = in_prompt(prepared)  # the chunks the prompt quotes: citation [n] is the n-th
+
+        def finish(text: str, refused: bool, attempt: _Attempt, shown: tuple[Source, ...]) -> StreamEvent:
+            grounded = grounding.support(text, texts) if retrieves and not refused else None
+            answer = Answer(text=text, sources=shown, refused=refused, mode=mode, model=name,
+                            latency_s=time.perf_counter() - started, ttft_s=attempt.ttft, question=question,
+                            standalone_question=prepared["standalone"], output_tokens=attempt.tokens,
+                            groundedness=grounded, decline_probability=attempt.decline_probability)
+            return StreamEvent("done", answer=answer)
+
+        if retrieves and not prepared["relevant"]:
+            yield StreamEvent("sources", sources=())
+            text = prompts.refusal_text(question)
+            yield StreamEvent("token", token=text)
+            yield finish(text, True, _Attempt(ttft=time.perf_counter() - started), ())
+            return
+
+        attempt = _Attempt()
+        yield from self._generate(model, retrieves, prepared, shown, excerpts, started, attempt)
+        if (refuse and retrieves and prompts.is_refusal(attempt.text) and self.settings.second_look
+                and list(prepared["excerpts"]) != list(prepared["texts"])):
+            # Declined from the excerpts: the answer may sit in a part of the chunks they left out. Read the
+            # whole retrieved chunks before handing off, so that a decline means the documents lack it.
+            yield StreamEvent("reset")
+            prepared = {**prepared, "excerpts": list(prepared["texts"])}
+            shown, texts, excerpts = in_prompt(prepared)
+            attempt = _Attempt()  # its first token is the answer's: the time to it is what the customer waits
+            yield from self._generate(model, retrieves, prepared, shown, texts, started, attempt)
+        attempt.text = cut_loop(attempt.text)  # a loop the decoding guard let through ends the answer
+        if refuse and retrieves and not prompts.is_refusal(attempt.text):
+            # a figure stated in no document is a guess: drop its sentence (an answer left empty declines)
+            attempt.text = grounding.drop_unsupported(attempt.text, [*texts, question])
+        if refuse and prompts.is_refusal(attempt.text):
+            yield finish(prompts.refusal_text(question), True, attempt, ())
+        else:
+            text = strip_bad_citations(attempt.text, len(attempt.sources))
+            yield finish(grounding.add_citations(text, texts) if retrieves else text, False, attempt,
+                         attempt.sources)
+
+    def _generate(self, model: BaseChatModel, retrieves: bool, prepared: dict, shown: Sequence[Source],
+                  quoted: Sequence[str], started: float, attempt: _Attempt) -> Iterator[StreamEvent]:
+        """Stream one generation over `prepared` (its "excerpts" are what the prompt quotes): the sources
+        event (each source showing what was quoted from it), then tokens; fills `attempt`."""
+        attempt.sources = tuple(replace(s, snippet=body_snippet(q, QUOTE_CHARS))
+                                for s, q in zip(shown, quoted, strict=True))
+        yield StreamEvent("sources", sources=attempt.sources)
+        generate = make_generate_step(model, with_context=retrieves,
+                                      may_decline=self.settings.refuse and self.settings.model_declines,
+                                      decline_confidence=self.settings.decline_confidence)
+        for chunk in generate.stream(prepared):
+            if chunk.usage_metadata:
+                attempt.tokens = chunk.usage_metadata.get("output_tokens", attempt.tokens)
+            attempt.decline_probability = chunk.response_metadata.get("decline_probability",
+                                                                      attempt.decline_probability)
+            piece = str(chunk.content)
+            if not piece:
+                continue
+            if not attempt.text:
+                attempt.ttft = time.perf_counter() - started
+            attempt.text += piece
+            yield StreamEvent("token", token=piece)
+            if loop_start(attempt.text) is not None:  # stuck in a loop: nothing more worth waiting for
+                break
+
+    def with_groundedness(self, answer: Answer) -> Answer:
+        """For closed-book answers: how much of the answer the knowledge base supports (retrieved now)."""
+        if answer.groundedness is not None or answer.refused:
+            return answer
+        texts = [self.retriever.chunk_text(s.chunk_id) for s in self.retriever.retrieve(answer.question)]
+        return replace(answer, groundedness=grounding.support(answer.text, texts))
