@@ -13,7 +13,7 @@ from datetime import datetime
 from sqlalchemy import Engine, insert, select
 
 from chatbot import db
-from chatbot.types import Answer
+from chatbot.types import Answer, Turn
 
 
 @dataclass(frozen=True)
@@ -67,6 +67,18 @@ def messages(engine: Engine, conversation_id: str) -> list[Message]:
                             .order_by(db.messages.c.id)).all()
     return [Message(role=r.role, text=r.text, created_at=r.created_at, mode=r.mode, model=r.model,
                     refused=r.refused, sources=tuple(json.loads(r.sources))) for r in rows]
+
+
+def turns(recorded: Sequence[Message]) -> list[Turn]:
+    """A conversation's messages as the turns a follow-up is read against: each question and the first
+    answer given to it (side by side turns record one answer per arm)."""
+    out: list[Turn] = []
+    for message in recorded:
+        if message.role == "user":
+            out.append(Turn("user", message.text))
+        elif out and out[-1].role == "user":
+            out.append(Turn("assistant", message.text))
+    return out
 
 
 def _sources_json(answer: Answer) -> str:

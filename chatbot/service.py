@@ -322,15 +322,8 @@ class Service:
         return conversations.messages(self.engine, conversation_id)
 
     def history(self, conversation_id: str) -> list[Turn]:
-        """A recorded conversation as the turns a follow-up is read against: each question and the first
-        answer given to it (side by side turns record one answer per arm). Empty for an unknown id."""
-        turns: list[Turn] = []
-        for message in self.conversation(conversation_id):
-            if message.role == "user":
-                turns.append(Turn("user", message.text))
-            elif turns and turns[-1].role == "user":
-                turns.append(Turn("assistant", message.text))
-        return turns
+        """A recorded conversation as the turns a follow-up is read against (empty for an unknown id)."""
+        return conversations.turns(self.conversation(conversation_id))
 
 
 def make_service(settings: Settings | None = None, chat_model: BaseChatModel | None = None,

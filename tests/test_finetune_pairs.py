@@ -150,7 +150,8 @@ def test_freshness_fine_tuned_arm_keeps_the_old_fact_rag_reads_the_new_one(servi
     import argparse
     import json
 
-    from chatbot.finetune import cli, registry, train
+    from chatbot.cli import finetune as cli
+    from chatbot.finetune import registry, train
 
     doc = "# Lumo Lantern\n\n## Price\nThe Lumo Lantern costs {price} and comes in green or sand.\n"
     assert service.ingest_bytes("lantern.md", doc.format(price="$79").encode()).status == "indexed"

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from chatbot.cli import finetune as cli
 from chatbot.config import PACKAGED_SMALL_CHAT, Settings
-from chatbot.finetune import cli, registry
+from chatbot.finetune import registry
 from chatbot.finetune.registry import ModelRecord, RegistryError
 from chatbot.types import Chunk
 from tests.conftest import make_settings

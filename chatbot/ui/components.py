@@ -19,10 +19,10 @@ def plain(text: str) -> str:
 
 
 def answer_markdown(text: str) -> str:
-    """An answer for st.markdown: escaped, but citation markers [n] kept readable (in bold).
+    r"""An answer for st.markdown: escaped, but citation markers [n] kept readable (in bold).
 
-    >>> answer_markdown("Refunds take *5* days [1, 2].")
-    'Refunds take \\\\*5\\\\* days **[1, 2]**\\\\.'
+    >>> answer_markdown("Take *5* days [1, 2].")
+    'Take \\*5\\* days **[1, 2]**.'
     """
     parts = CITATION.split(text)  # text, the numbers of a marker, text, ...
     return "".join(plain(part) if n % 2 == 0 else f"**[{part}]**" for n, part in enumerate(parts))
