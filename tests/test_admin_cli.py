@@ -82,6 +82,7 @@ def test_open_without_a_password_and_prompt_on_a_terminal(home, capsys):
         admin.authorize(settings, environ={}, interactive=False)
 
 
+@pytest.mark.slow  # the app warms the real models
 def test_admin_page_asks_for_the_same_password(tmp_path, monkeypatch):
     from streamlit.testing.v1 import AppTest
 

@@ -8,6 +8,8 @@ from streamlit.testing.v1 import AppTest
 from tests.conftest import ROOT, app_environment
 from tests.documents import LANTERN
 
+pytestmark = pytest.mark.slow  # the app's pages on the real models
+
 APP = str(ROOT / "chatbot" / "ui" / "app.py")
 
 

@@ -10,7 +10,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import make_settings
+
+pytestmark = pytest.mark.slow  # the chatbot command answering with the real model
 
 BIN = Path(sys.executable).parent
 REFUNDS = b"# Refunds\n\nWe refund your payment within 3 business days after we receive your return.\n"

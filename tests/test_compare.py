@@ -59,6 +59,7 @@ def test_staleness_counts_documents_changed_after_training(fake_service):
     assert service.staleness(record) == (2, [("returns", "added"), ("lantern", "deleted")])
 
 
+@pytest.mark.slow  # the chat page on the real models
 def test_side_by_side_page(tmp_path, monkeypatch):
     with app_environment(tmp_path, monkeypatch, {"lantern.md": LANTERN}, 16, prepare=register_small_model) as settings:
         at = AppTest.from_file(str(ROOT / "chatbot" / "ui" / "app.py"), default_timeout=300).run()

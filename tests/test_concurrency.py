@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
 from streamlit.testing.v1 import AppTest
 
 from chatbot import conversations
@@ -32,6 +33,7 @@ def test_ten_parallel_questions_and_an_upload(service):
     assert service.retriever.retrieve("L-1 lamp price")[0].doc_id == "late"
 
 
+@pytest.mark.slow  # the chat page on the real models
 def test_app_sessions_keep_their_own_conversations(monkeypatch, tmp_path):
     with app_environment(tmp_path, monkeypatch, DOCS, 12) as settings:
         sessions = [AppTest.from_file(str(ROOT / "chatbot" / "ui" / "app.py"), default_timeout=300).run()

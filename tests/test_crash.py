@@ -10,8 +10,12 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from chatbot.service import make_service
 from tests.conftest import ROOT, make_settings
+
+pytestmark = pytest.mark.slow  # kills and reruns ingestion subprocesses
 
 
 def write_kb(folder, n: int = 14) -> None:

@@ -6,6 +6,7 @@ import json
 import time
 from pathlib import Path
 
+import pytest
 from streamlit.testing.v1 import AppTest
 
 from chatbot.evaluation.live_kb import OFF_TOPIC, kb_dataset
@@ -45,6 +46,7 @@ def test_kb_dataset_asks_the_active_models_held_out_pairs():
     assert [q["question"] for q in questions if not q["answerable"]] == OFF_TOPIC
 
 
+@pytest.mark.slow  # the page runs an evaluation on the real model
 def test_evaluation_page_runs_and_shows_a_report(tmp_path, monkeypatch):
     with app_environment(tmp_path, monkeypatch, KB, 8):
         at = AppTest.from_file(str(ROOT / "chatbot" / "ui" / "app.py"), default_timeout=300).run()

@@ -10,8 +10,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from chatbot.config import PACKAGED_SMALL_CHAT
 from tests.servers import free_port, running
+
+pytestmark = pytest.mark.slow  # starts the server and the CLI in subprocesses
 
 BIN = Path(sys.executable).parent
 

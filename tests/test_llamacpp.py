@@ -7,8 +7,9 @@ import pytest
 from chatbot.llm.factory import llama_cpp_available, make_chat_model
 from tests.documents import LANTERN_BATTERY
 
-pytestmark = pytest.mark.skipif(not llama_cpp_available(), reason="llama-cpp-python is not installed "
-                                "(`make setup` builds it; a failed build falls back to transformers)")
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(not llama_cpp_available(), reason="llama-cpp-python is not installed "
+                                 "(`make setup` builds it; a failed build falls back to transformers)")]
 
 
 

@@ -13,8 +13,9 @@ from tests.conftest import make_settings
 from tests.documents import LANTERN_BATTERY
 from tests.servers import postgres_bin, postgres_server
 
-pytestmark = pytest.mark.skipif(postgres_bin() is None, reason="PostgreSQL server binaries not installed "
-                                "(Debian package postgresql; .ci/run installs it)")
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(postgres_bin() is None, reason="PostgreSQL server binaries not installed "
+                                 "(Debian package postgresql; .ci/run installs it)")]
 
 
 def test_migrations_manifest_changes_and_feedback_on_postgres(tmp_path, embeddings):
@@ -72,6 +73,6 @@ def test_two_replicas_on_a_chroma_server_and_postgres_see_each_others_changes(tm
         top = one.retriever.retrieve("SL-300 battery")
         assert top[0].doc_id == "lantern" and "6400 mAh" in one.retriever.chunk_text(top[0].chunk_id)
         assert sum(s.doc_id == "lantern" for s in one.retriever.retrieve("SL-300 battery", k=5)) == 1
-        assert one.delete("lantern")
+        assert one.delete_document("lantern")
         assert all(s.doc_id != "lantern" for s in two.retriever.retrieve("SL-300 lantern battery", k=5))
         assert two.retriever.refresh() == 0 and len(two.retriever._index) == one.store.chunk_count()

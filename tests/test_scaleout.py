@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from chatbot.llm.files import resolve_chat_model
 from chatbot.service import make_service
 from tests.conftest import make_settings
@@ -28,6 +30,7 @@ def test_chroma_server_ingest_ask_delete(tmp_path, embeddings, small_chat_model)
         assert service.store.chunk_count() == 0
 
 
+@pytest.mark.slow  # a real model behind a model server
 def test_openai_compatible_model_server(tmp_path, embeddings):
     settings = make_settings(tmp_path / "home")
     folder = Path(resolve_chat_model(settings.chat_model, settings.models_dir)).resolve()
@@ -44,6 +47,7 @@ def test_openai_compatible_model_server(tmp_path, embeddings):
         assert service.ask("What is the capital of Australia?").refused
 
 
+@pytest.mark.slow  # a real model behind a model server
 def test_openai_backend_warms_up_and_holds_a_conversation_in_the_cli_and_the_app(tmp_path, monkeypatch, capsys):
     """The app starts on the OpenAI-compatible backend (warm-up sends the server's own length option) and
     a follow-up is rewritten through it (the rewrite binds its length too), in the CLI and in the app."""

@@ -31,6 +31,7 @@ def assistant_turns(at: AppTest) -> int:
     return len([m for m in at.chat_message if m.name == "assistant"])
 
 
+@pytest.mark.slow  # the app's pages on the real models
 def test_the_question_rate_limit_survives_a_reload(app_env, monkeypatch):
     monkeypatch.setenv("CHATBOT_QUESTIONS_PER_MINUTE", "1")
     at = started()
@@ -42,6 +43,7 @@ def test_the_question_rate_limit_survives_a_reload(app_env, monkeypatch):
     assert assistant_turns(reloaded) == 0
 
 
+@pytest.mark.slow  # the app's pages on the real models
 def test_a_huge_message_then_a_follow_up_answers_without_a_traceback(app_env):
     at = started()
     at.chat_input[0].set_value("How big is the SL-300 battery? " + "x" * 100_000).run()
@@ -52,6 +54,7 @@ def test_a_huge_message_then_a_follow_up_answers_without_a_traceback(app_env):
     assert all(len(m.markdown[0].value) <= 2100 for m in user_bubbles)  # shown as the bot read it: cut
 
 
+@pytest.mark.slow  # the app's pages on the real models
 def test_control_characters_and_blank_messages(app_env):
     at = started()
     at.chat_input[0].set_value("   \n\t ").run()
@@ -61,6 +64,7 @@ def test_control_characters_and_blank_messages(app_env):
     assert "\x1b" not in shown and "\u202e" not in shown
 
 
+@pytest.mark.slow  # the app's pages on the real models
 def test_a_failure_while_answering_shows_an_apology_and_the_hand_off_not_internals(app_env, monkeypatch):
     from chatbot.service import Service
 
@@ -82,6 +86,7 @@ def test_a_failure_while_answering_shows_an_apology_and_the_hand_off_not_interna
     assert assistant_turns(at) == 2 and "5200" in "\n".join(m.value for m in at.markdown)
 
 
+@pytest.mark.slow  # the app's pages on the real models
 def test_a_question_whose_answer_was_interrupted_is_answered_not_lost(app_env):
     """A rerun in the middle of an answer (another widget, a second message) leaves the question pending:
     the next run answers it, with the chat box disabled meanwhile."""
@@ -93,6 +98,7 @@ def test_a_question_whose_answer_was_interrupted_is_answered_not_lost(app_env):
     assert "pending" not in at.session_state and not at.chat_input[0].disabled
 
 
+@pytest.mark.slow  # the app's pages on the real models
 def test_a_busy_server_says_so_and_leaves_the_chat_box_usable(app_env, monkeypatch):
     from chatbot.ui import state
 
@@ -107,6 +113,7 @@ def test_a_busy_server_says_so_and_leaves_the_chat_box_usable(app_env, monkeypat
     assert "5200" in "\n".join(m.value for m in at.markdown)
 
 
+@pytest.mark.slow  # the app's pages on the real models
 def test_admin_sign_in_is_throttled_across_reloads(tmp_path, monkeypatch):
     monkeypatch.setenv("CHATBOT_ADMIN_PASSWORD", "s3cret-pw")
     with app_environment(tmp_path, monkeypatch, {"lantern.md": LANTERN_PRICED}):
@@ -144,6 +151,7 @@ def test_an_empty_password_file_does_not_pass(tmp_path, monkeypatch, capsys):
     assert slept == [admin.WRONG_PASSWORD_DELAY_S]  # a wrong guess costs time
 
 
+@pytest.mark.slow  # the app's pages on the real models
 def test_uploads_are_capped_at_the_app_limit_by_streamlit_itself(tmp_path, monkeypatch):
     import tomllib
 

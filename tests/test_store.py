@@ -28,10 +28,10 @@ def test_ingest_unchanged_updated_delete(store_service):
     listed = {d.doc_id: d for d in s.documents()}
     assert set(listed) == {"returns", "shipping"}
     assert listed["returns"].chunks == updated.chunks == 2
-    assert s.delete("returns")
+    assert s.delete_document("returns")
     assert [d.doc_id for d in s.documents()] == ["shipping"]
     assert all("Returns" not in t for t in chunk_texts(s))
-    assert not s.delete("returns")
+    assert not s.delete_document("returns")
     assert s.store.changes_since(version) == [("returns", "deleted"), ("shipping", "added")]
 
 
