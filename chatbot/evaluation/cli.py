@@ -133,7 +133,12 @@ def _live_kb_dataset(settings: Any, out: str | None) -> Any:
     service = make_service(settings)  # reads the store; the chat model is loaded only when used
     active = registry.get_active(settings)
     folder = Path(out) / "dataset" if out else Path(tempfile.mkdtemp(prefix="chatbot-live-kb-"))
-    return write_kb_dataset(service.kb_chunks(), folder, registry.read_held_out(active) if active else None)
+    held_out = registry.read_held_out(active) if active else None
+    # the questions depend on which model is active now: say so, an eval started before `--use` asks others
+    print(f"questions: held out from training by the active model {active.name}" if held_out else
+          "questions: templated pairs of the knowledge base (no active fine-tuned model holds any out)",
+          file=sys.stderr)
+    return write_kb_dataset(service.kb_chunks(), folder, held_out)
 
 
 def main(argv: list[str] | None = None) -> int:
