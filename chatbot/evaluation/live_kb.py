@@ -6,6 +6,7 @@ off-topic questions test refusal. Written in the format of ../shared/eval (corpu
 from __future__ import annotations
 
 import json
+import sys
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
@@ -76,4 +77,9 @@ def write_kb_dataset(chunks: Sequence[Chunk], folder: Path, held_out: Sequence[d
 def live_kb_dataset(settings: Settings, chunks: Sequence[Chunk], folder: Path) -> Path:
     """`write_kb_dataset` asking the active fine-tuned model's held-out pairs, when a model is active."""
     active = registry.get_active(settings)
-    return write_kb_dataset(chunks, folder, registry.read_held_out(active) if active else None)
+    held_out = registry.read_held_out(active) if active else None
+    # the questions depend on which model is active now: say so, an eval started before `--use` asks others
+    print(f"questions: held out from training by the active model {active.name}" if held_out and active else
+          "questions: templated pairs of the knowledge base (no active fine-tuned model holds any out)",
+          file=sys.stderr)
+    return write_kb_dataset(chunks, folder, held_out)

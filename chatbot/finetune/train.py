@@ -6,12 +6,14 @@ over chat-template rows, with the loss on the assistant's tokens only: the promp
 larger ones get LoRA adapters (peft) that are merged into the weights before saving, so every saved
 folder loads with plain `AutoModelForCausalLM.from_pretrained` (and so through `make_chat_model`).
 
-Presets (a GPU is used when present). Both train on tickets, written pairs (pairs.py) and RAG-prompt rows
-(raft.py), evaluate the validation loss every `eval_steps` steps, keep the best weights, and stop when it
-stops improving (`patience`), after `epochs`, or at `max_minutes` of training:
-    quick     SmolLM2-135M, full fine-tune, one model for both arms, rows of <= 448 tokens, 3 pairs per chunk
-              written by the 0.5B packaged model for at most 3 minutes (cached pairs are reused, so each run
-              covers more chunks; the rest keep their templated pairs), at most 5.5 minutes of training.
+Presets (a GPU is used when present). Both train on tickets and written pairs (pairs.py), standard also on
+RAG-prompt rows (raft.py); they evaluate the validation loss every `eval_steps` steps, keep the best weights,
+and stop when it stops improving (`patience`), after `epochs`, or at `max_minutes` of training:
+    quick     SmolLM2-135M, full fine-tune on the closed-book rows only (<= 256 tokens; the hybrid arm uses
+              it with retrieval), 3 pairs per chunk written by the 0.5B packaged model for at most 2 minutes
+              (cached pairs are reused, so each run covers more chunks; the rest keep their templated pairs),
+              at most 5 minutes of training.
+    (standard writes pairs for at most 25 minutes.)
     standard  Qwen2.5-Coder-0.5B, LoRA r=16 on all linear layers, 4 pairs per chunk written by the 0.5B
               model, two models: the closed-book one (fine-tuned arm) on the short rows, up to 3 passes or
               15 minutes; the reader (hybrid arm, `reader/` in the model's folder) on the RAG-prompt rows of
@@ -97,17 +99,19 @@ class Preset:
 
 
 PRESETS: dict[str, Preset] = {
-    # done in about 10 minutes on a 2-core CPU: 3 of writing pairs (each later run adds more from the cache)
-    # and 5.5 of training
-    "quick": Preset(base=PACKAGED_SMALL_CHAT, method="full", learning_rate=1e-4, max_length=448, epochs=3,
-                    max_minutes=5.5, eval_steps=10, max_val_rows=32, pairs_per_chunk=3,
-                    pair_model=PACKAGED_LIGHT_CHAT, pair_minutes=3.0),
+    # under 10 minutes on a 2-core CPU: 2 of writing pairs (each later run adds more from the cache), 5 of
+    # training and ~2.5 of loading, evaluating and saving. Closed-book rows only: with the RAG-prompt rows
+    # (<= 448 tokens) a step took 40-50 s and a first run trained 5 steps, learning nothing; the hybrid
+    # arm uses this model with retrieval (domain fine-tuning + RAG).
+    "quick": Preset(base=PACKAGED_SMALL_CHAT, method="full", learning_rate=1e-4, max_length=256, epochs=3,
+                    max_minutes=5.0, eval_steps=10, max_val_rows=32, pairs_per_chunk=3, raft=False,
+                    pair_model=PACKAGED_LIGHT_CHAT, pair_minutes=2.0),
     # two models: the closed-book one learns the facts from short rows (several passes); the reader learns
     # the RAG prompt from the RAFT rows alone, so that it reads the excerpts instead of reciting facts
-    # (about 60 minutes on a 2-core CPU: ~25 writing pairs on a first run, 15 per model)
+    # (at most about 60 minutes on a 2-core CPU: up to 25 writing pairs on a first run, 15 per model)
     "standard": Preset(base=PACKAGED_LIGHT_CHAT, method="lora", learning_rate=3e-4, max_length=256, epochs=3,
                        max_minutes=15.0, eval_steps=16, patience=2, max_val_rows=64, pairs_per_chunk=4,
-                       pair_model=PACKAGED_LIGHT_CHAT,
+                       pair_model=PACKAGED_LIGHT_CHAT, pair_minutes=25.0,
                        reader=Preset(base=PACKAGED_LIGHT_CHAT, method="lora", learning_rate=2e-4, max_length=512,
                                      epochs=1, max_minutes=15.0, eval_steps=10, max_val_rows=48,
                                      checkpointing=True)),
