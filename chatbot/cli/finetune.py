@@ -101,7 +101,7 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     print(f"{figures.get('train_rows')} training rows ({record.hyperparams.get('sources')}), "
           f"{figures.get('steps')} steps (best {figures.get('best_step')}, stopped: {figures.get('stopped')}), "
           f"pairs written {figures.get('pairs', {}).get('kept', 0)} in {figures.get('pairs_s', 0):.0f}s, "
-          f"peak memory {figures.get('peak_rss_mb')} MB; serves the {' and '.join(record.arms)} arms")
+          f"peak memory {figures.get('peak_rss_mb')} MB; {record.arms_note()}")
     if reader := figures.get("reader"):
         print(f"the hybrid arm's reader: {reader.get('train_rows')} RAG-prompt rows, {reader.get('steps')} steps "
               f"(best {reader.get('best_step')}, stopped: {reader.get('stopped')}) in {reader.get('train_s', 0):.0f}s")

@@ -64,6 +64,17 @@ class ModelRecord:
         role = " reader" if path != self.path else ""
         return f"{self.name}{role} (fine-tuned {self.base_model.removeprefix('packaged:')})"
 
+    def arms_note(self) -> str:
+        """Which arms the model was trained for, in words (the hybrid arm always uses it or its reader).
+
+        >>> ModelRecord(name="m", base_model="b", method="full", hyperparams={}, train_loss=None, val_loss=None,
+        ...             trained_at="", data_sha256="", kb_version=0, path="/nowhere", arms=["finetuned"]).arms_note()
+        'trained closed-book; the hybrid arm uses it with retrieval'
+        """
+        if "hybrid" in self.arms:
+            return "serves the finetuned and hybrid arms"
+        return "trained closed-book; the hybrid arm uses it with retrieval"
+
     def summary(self) -> dict[str, Any]:
         """The fields `chatbot models list --json` prints (no path, no loss history)."""
         keys = ("name", "base_model", "method", "hyperparams", "train_loss", "val_loss", "trained_at",

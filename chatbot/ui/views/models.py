@@ -86,8 +86,7 @@ for record in reversed(records):
             f = record.figures
             st.caption(f"{f.get('train_rows', '?')} training rows ({f.get('pairs', {}).get('kept', 0)} written "
                        f"question/answer pairs), {f.get('steps', '?')} steps (stopped: {f.get('stopped', '?')}), "
-                       f"peak memory {f.get('peak_rss_mb', '?')} MB · serves the {' and '.join(record.arms)} "
-                       f"arm{'s' if len(record.arms) > 1 else ''}")
+                       f"peak memory {f.get('peak_rss_mb', '?')} MB · {record.arms_note()}")
             if reader := f.get("reader"):
                 st.caption(f"The hybrid arm reads documents with a model of its own, trained on "
                            f"{reader.get('train_rows', '?')} RAG-prompt rows in {reader.get('steps', '?')} steps "
