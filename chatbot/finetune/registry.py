@@ -68,7 +68,8 @@ class ModelRecord:
         """Which arms the model was trained for, in words (the hybrid arm always uses it or its reader).
 
         >>> ModelRecord(name="m", base_model="b", method="full", hyperparams={}, train_loss=None, val_loss=None,
-        ...             trained_at="", data_sha256="", kb_version=0, path="/nowhere", arms=["finetuned"]).arms_note()
+        ...             trained_at="", data_sha256="", kb_version=0, duration_s=0, path="/nowhere",
+        ...             arms=["finetuned"]).arms_note()
         'trained closed-book; the hybrid arm uses it with retrieval'
         """
         if "hybrid" in self.arms:
