@@ -118,7 +118,8 @@ def test_a_preset_with_a_reader_trains_the_hybrid_arms_weights_apart(ft_settings
                     learning_rate=5e-4, max_val_rows=1)
     calls: list[tuple[int, int, float]] = []
     record = finetune(ft_settings, tickets=tickets, chunks=CHUNKS, name="with-reader", max_steps=2, raft=raft,
-                      progress=lambda *a: calls.append(a), overrides={**TINY, "val_fraction": 0.0, "reader": reader})
+                      progress=lambda *a: calls.append(a),
+                      overrides={**TINY, "val_fraction": 0.0, "raft": True, "reader": reader})
 
     assert [c[:2] for c in calls] == [(1, 2), (2, 2), (3, 4), (4, 4)]
     folder = Path(record.path)
