@@ -13,11 +13,11 @@ and stop when it stops improving (`patience`), after `epochs`, or at `max_minute
               it with retrieval), 3 pairs per chunk written by the 0.5B packaged model for at most 2 minutes
               (cached pairs are reused, so each run covers more chunks; the rest keep their templated pairs),
               at most 5 minutes of training.
-    (standard writes pairs for at most 25 minutes.)
     standard  Qwen2.5-Coder-0.5B, LoRA r=16 on all linear layers, 4 pairs per chunk written by the 0.5B
-              model, two models: the closed-book one (fine-tuned arm) on the short rows, up to 3 passes or
-              15 minutes; the reader (hybrid arm, `reader/` in the model's folder) on the RAG-prompt rows of
-              <= 512 tokens, one pass or 15 minutes, recomputing activations to save memory.
+              model for at most 25 minutes, two models: the closed-book one (fine-tuned arm) on the short
+              rows, up to 3 passes or 15 minutes; the reader (hybrid arm, `reader/` in the model's folder)
+              on the RAG-prompt rows of <= 512 tokens, one pass or 15 minutes, recomputing activations to
+              save memory.
 Per-step costs on a 2-core CPU are in ../shared/MODELS.md (SmolLM2 ~7.7 s, the 0.5B ~22 s per step of 8
 rows of 128 tokens); measured runs, with the time to write the pairs, are in bench/README.md.
 """
