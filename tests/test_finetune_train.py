@@ -79,6 +79,9 @@ def test_few_steps_train_save_load_and_register(ft_settings: Settings, tickets: 
     assert [h["step"] for h in record.loss_history if "loss" in h] == [1, 2]
     assert record.hyperparams["val_rows"] > 0
     assert [h["step"] for h in record.loss_history if "val_loss" in h] == [0, 2]
+    evaluations = {h["step"]: h["val_loss"] for h in record.loss_history if "val_loss" in h}
+    best = min(evaluations, key=evaluations.get)  # the weights kept are those of the best evaluation
+    assert record.figures["best_step"] == best and record.val_loss == evaluations[best]
     assert capsys.readouterr().out == "", "training must not print to stdout (the CLI's --json goes there)"
 
     folder = Path(record.path)

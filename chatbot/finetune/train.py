@@ -14,7 +14,7 @@ and stop when it stops improving (`patience`), after `epochs`, or at `max_minute
               (cached pairs are reused, so each run covers more chunks; the rest keep their templated pairs),
               at most 5 minutes of training.
     standard  Qwen2.5-Coder-0.5B, LoRA r=16 on all linear layers, 4 pairs per chunk written by the 0.5B
-              model for at most 25 minutes, two models: the closed-book one (fine-tuned arm) on the short
+              model for at most 20 minutes, two models: the closed-book one (fine-tuned arm) on the short
               rows, up to 3 passes or 15 minutes; the reader (hybrid arm, `reader/` in the model's folder)
               on the RAG-prompt rows of <= 512 tokens, one pass or 15 minutes, recomputing activations to
               save memory.
@@ -108,10 +108,11 @@ PRESETS: dict[str, Preset] = {
                     pair_model=PACKAGED_LIGHT_CHAT, pair_minutes=2.0),
     # two models: the closed-book one learns the facts from short rows (several passes); the reader learns
     # the RAG prompt from the RAFT rows alone, so that it reads the excerpts instead of reciting facts
-    # (at most about 60 minutes on a 2-core CPU: up to 25 writing pairs on a first run, 15 per model)
+    # (about 60 minutes on a 2-core CPU: up to 20 writing pairs on a first run, 15 per model and ~5 of
+    # loading, validation passes and saving; with 25 minutes of pairs emanual_smarttv took 64.6, bench/README.md)
     "standard": Preset(base=PACKAGED_LIGHT_CHAT, method="lora", learning_rate=3e-4, max_length=256, epochs=3,
                        max_minutes=15.0, eval_steps=16, patience=2, max_val_rows=64, pairs_per_chunk=4,
-                       pair_model=PACKAGED_LIGHT_CHAT, pair_minutes=25.0,
+                       pair_model=PACKAGED_LIGHT_CHAT, pair_minutes=20.0,
                        reader=Preset(base=PACKAGED_LIGHT_CHAT, method="lora", learning_rate=2e-4, max_length=512,
                                      epochs=1, max_minutes=15.0, eval_steps=10, max_val_rows=48,
                                      checkpointing=True)),
@@ -384,6 +385,8 @@ class _Run:
         if self.best_weights is not None and self.best_loss is not None and self.best_loss < self.val_loss:
             trainer.model.load_state_dict(self.best_weights, strict=False)  # back to the best evaluation
             self.val_loss = self.best_loss
+        elif self.val_loss is not None and (self.best_loss is None or self.val_loss < self.best_loss):
+            self.best_loss, self.best_step = self.val_loss, self.steps  # the last weights are the best: kept
         recent = [h["loss"] for h in self.history if "loss" in h][-10:]
         self.train_loss = round(sum(recent) / len(recent), 4) if recent else None
         model = trainer.model
