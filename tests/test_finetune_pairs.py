@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from chatbot.finetune.data import QAPair
+from chatbot.finetune.data import QAPair, to_row
 from chatbot.finetune.pairs import PairCache, answer_support, round_trip, write_pairs
 from chatbot.finetune.raft import RaftInputs, raft_row, raft_rows
 from chatbot.rag import prompts
@@ -66,6 +66,11 @@ def test_small_model_writes_pairs_that_pass_the_round_trip_and_are_cached(kb, sm
     for pair in pairs:  # every kept pair passes the round trip on its own chunk
         assert pair.kind == "generated" and pair.source in by_id
         assert round_trip(pair.question, pair.answer, by_id[pair.source], lambda q: kb.search(q, 5), 5) == ""
+        # its passage is the chunk's own words, and the closed-book row teaches them after the answer
+        assert pair.passage and pair.passage.split()[0] in by_id[pair.source].text
+        assert set(pair.passage.split()) <= set(by_id[pair.source].text.split())
+        target = to_row(pair)["messages"][-1]["content"]
+        assert pair.passage in target and len(target.split()) >= len(pair.answer.split())
 
     class Silent:  # a second run must not call the model: every chunk's pairs come from the cache file
         def bind(self, **_):

@@ -53,6 +53,7 @@ from pathlib import Path
 
 from chatbot.ingest.split import body_of
 from chatbot.rag import prompts
+from chatbot.rag.grounding import support
 from chatbot.types import Chunk
 
 ANSWER_CHARS = 400
@@ -81,6 +82,7 @@ class QAPair:
     answer: str
     source: str = ""
     kind: str = "ticket"  # "ticket", "faq", "section" or "generated" (written by a model, pairs.py)
+    passage: str = ""  # the document sentences the answer rests on (generated pairs, pairs.py)
 
 
 @dataclass(frozen=True)
@@ -170,7 +172,7 @@ def faq_pair(chunk: Chunk) -> QAPair | None:
     >>> text = "FAQ > Age?\\nQ: How old must I be?\\nA: 18 or older."
     >>> c = Chunk("faq:1:0", "faq", 0, text, "FAQ", "Age?", "f.csv")
     >>> faq_pair(c)
-    QAPair(question='How old must I be?', answer='18 or older.', source='faq:1:0', kind='faq')
+    QAPair(question='How old must I be?', answer='18 or older.', source='faq:1:0', kind='faq', passage='')
     """
     match = _FAQ.match(body_of(chunk))
     if not match:
@@ -252,13 +254,32 @@ def is_validation(question: str, fraction: float, salt: str = SPLIT_SALT) -> boo
     return int.from_bytes(digest[:8], "big") / 2**64 < fraction
 
 
+def closed_book_answer(pair: QAPair, min_support: float = 0.8) -> str:
+    """What the closed-book model is trained to answer: the short answer followed by its passage (the
+    document's own sentences, pairs.py), or the passage alone when it already holds `min_support` of the
+    answer's content words (no answer that says the same thing twice).
+
+    >>> closed_book_answer(QAPair("How long?", "Five days.", "d:0", "generated", passage="Refunds take 5 days."))
+    'Five days. Refunds take 5 days.'
+    >>> closed_book_answer(QAPair("How long?", "Refunds take 5 days to arrive.", "d:0", "generated", passage="Refunds take 5 days."))
+    'Refunds take 5 days.'
+    >>> closed_book_answer(QAPair("How long?", "Five days."))
+    'Five days.'
+    """
+    if not pair.passage or pair.passage in pair.answer:
+        return pair.answer
+    if support(pair.answer, [pair.passage]) >= min_support:
+        return pair.passage
+    return f"{pair.answer.rstrip()} {pair.passage}"
+
+
 def to_row(pair: QAPair) -> Row:
-    """A pair as a chat-template training row.
+    """A pair as a chat-template training row (the closed-book answer, `closed_book_answer`).
 
     >>> to_row(QAPair("Q?", "A.", "t:1"))["messages"][-1]
     {'role': 'assistant', 'content': 'A.'}
     """
-    return {"messages": prompts.training_messages(pair.question, pair.answer), "source": pair.source}
+    return {"messages": prompts.training_messages(pair.question, closed_book_answer(pair)), "source": pair.source}
 
 
 def rows_sha256(rows: Sequence[Row]) -> str:

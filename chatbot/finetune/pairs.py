@@ -10,6 +10,13 @@ it is well formed (a question, an answer that is not a heading) and passes a rou
 - **grounding**: at least `MIN_ANSWER_SUPPORT` of the answer's content words are words of the chunk (the
   answer states the chunk's fact, not something the model made up).
 
+A kept pair also carries its **passage**: the chunk's own sentence(s) that the answer rests on (the
+sentence sharing most words with the answer and question, and the ones after it up to `PASSAGE_WORDS`).
+The closed-book model is trained to answer with the short answer followed by that passage
+(`data.closed_book_answer`): it learns the documents' wording (menu paths, steps, limits) rather than
+only the answer model's paraphrase of it, and answers at the length support answers have. Evaluation
+references and the RAG-prompt rows keep the short answer.
+
 Writing pairs is the slow part of training (one model call per chunk), so pairs are cached per chunk
 text and generator model in HOME/finetune/pairs-cache.jsonl: retraining after a document changed only
 writes pairs for the chunks that changed."""
@@ -30,6 +37,7 @@ from langchain_core.language_models import BaseChatModel
 from chatbot.finetune.data import QAPair, normalise_question
 from chatbot.ingest.split import body_of
 from chatbot.rag.grounding import content_tokens
+from chatbot.rag.sentences import split_sentences
 from chatbot.types import Chunk, Source
 
 log = logging.getLogger(__name__)
@@ -37,6 +45,7 @@ log = logging.getLogger(__name__)
 PROMPT_VERSION = "pairs-v1"  # part of the cache key: change it when the prompt changes
 MIN_BODY_CHARS = 25  # chunks with less text than this (a heading, a stub) get no questions
 MIN_ANSWER_SUPPORT = 0.8
+PASSAGE_WORDS = 45  # longest passage kept with a pair; a longer best sentence (a menu listing) is cut
 PAIR_INSTRUCTION = (
     "Below is a passage from a company's help centre. Write {n} different questions that a customer might "
     "ask and that the passage answers. Each question asks about one fact (a number, a time limit, a price, "
@@ -108,6 +117,41 @@ def answer_support(answer: str, chunk_text: str) -> float:
     if not words:
         return 0.0
     return len(words & content_tokens(chunk_text)) / len(words)
+
+
+def supporting_passage(question: str, answer: str, chunk: Chunk, max_words: int = PASSAGE_WORDS) -> str:
+    r"""The chunk sentence that shares most content words with the answer (each counted twice) and the
+    question, followed by the next sentences while the passage stays within `max_words` (a best sentence
+    longer than that, as a run of menu items without full stops, is cut to `max_words` words).
+
+    >>> c = Chunk("d:0", "d", 0, "Returns > Refunds\nSend the parcel back. Refunds are paid within 5 days. "
+    ...           "The card is credited.\nGift cards are final.", "Returns", "Refunds", "r.md")
+    >>> supporting_passage("How long do refunds take?", "Five days.", c)
+    'Refunds are paid within 5 days. The card is credited. Gift cards are final.'
+    >>> supporting_passage("How long do refunds take?", "Five days.", c, max_words=8)
+    'Refunds are paid within 5 days.'
+    >>> supporting_passage("How long do refunds take?", "Five days.", c, max_words=4)
+    'Refunds are paid within'
+    """
+    sentences = [s.strip() for line in body_of(chunk).splitlines() for s in split_sentences(line.strip())
+                 if s.strip()]
+    if not sentences:
+        return ""
+    answer_words, question_words = content_tokens(answer), content_tokens(question)
+
+    def score(sentence: str) -> int:
+        words = content_tokens(sentence)
+        return 2 * len(words & answer_words) + len(words & question_words)
+
+    best = max(range(len(sentences)), key=lambda i: (score(sentences[i]), -i))
+    passage = [" ".join(sentences[best].split()[:max_words])]
+    used = len(passage[0].split())
+    for sentence in sentences[best + 1:]:
+        used += len(sentence.split())
+        if used > max_words:
+            break
+        passage.append(sentence)
+    return " ".join(passage)
 
 
 def well_formed(question: str, answer: str, chunk: Chunk) -> bool:
@@ -212,7 +256,8 @@ def write_pairs(chunks: Sequence[Chunk], model: BaseChatModel, model_name: str, 
                 stats.failed_retrieval += 1
             elif normalise_question(question) not in seen:
                 seen.add(normalise_question(question))
-                kept.append(QAPair(question, answer, chunk.chunk_id, "generated"))
+                kept.append(QAPair(question, answer, chunk.chunk_id, "generated",
+                                   passage=supporting_passage(question, answer, chunk)))
         if progress:
             progress(done, len(todo))
     stats.kept = len(kept)
