@@ -261,7 +261,8 @@ def closed_book_answer(pair: QAPair, min_support: float = 0.8) -> str:
 
     >>> closed_book_answer(QAPair("How long?", "Five days.", "d:0", "generated", passage="Refunds take 5 days."))
     'Five days. Refunds take 5 days.'
-    >>> closed_book_answer(QAPair("How long?", "Refunds take 5 days to arrive.", "d:0", "generated", passage="Refunds take 5 days."))
+    >>> closed_book_answer(QAPair("How long?", "Refunds take 5 days to arrive.", "d:0", "generated",
+    ...                           passage="Refunds take 5 days."))
     'Refunds take 5 days.'
     >>> closed_book_answer(QAPair("How long?", "Five days."))
     'Five days.'
