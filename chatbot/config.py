@@ -58,6 +58,12 @@ class Settings(BaseSettings):
     openai_api_key: SecretStr = Field(default=SecretStr("not-needed"), description="API key for that server.")
     max_new_tokens: int = Field(default=256, ge=1, description="Longest answer, in tokens.")
     temperature: float = Field(default=0.0, ge=0.0, description="Sampling temperature; 0 is greedy.")
+    closed_book_repeat_penalty: float = Field(
+        default=1.2, ge=1.0, le=2.0,
+        description="Repetition penalty for answers without documents (the fine-tuned and base arms; llama.cpp "
+        "and transformers, not sent to an OpenAI-compatible server): a small model answering from memory drifts "
+        "into lists of near-repeats that an exact n-gram ban lets through (bench/README.md, issue 14). 1 = off.",
+    )
     chat_dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
         default="auto",
         description="Weights dtype for the transformers backend; auto = float32 on CPUs without native bf16 "

@@ -152,3 +152,40 @@ def test_a_loop_ends_the_answer_and_is_cut_back_to_the_last_full_sentence(settin
     from chatbot.evaluation.metrics import loops
 
     assert loops(looping) and not loops(answer.text)
+
+
+def test_closed_book_answers_are_decoded_with_the_repetition_penalty_and_rag_answers_are_not(settings, embeddings):
+    """The fine-tuned and base arms answer from memory and get `closed_book_repeat_penalty`; answers that read
+    documents quote their words and get none; 1.0 switches it off."""
+    from collections.abc import Iterator
+    from typing import Any
+
+    from langchain_core.messages import AIMessageChunk
+    from langchain_core.outputs import ChatGenerationChunk
+
+    from chatbot.llm.base import InProcessChatModel
+    from chatbot.service import make_service
+
+    class Recording(InProcessChatModel):  # an in-process backend that records its generation options
+        seen: list[dict[str, Any]] = []
+
+        @property
+        def _llm_type(self) -> str:
+            return "recording"
+
+        def _stream(self, messages, stop=None, run_manager=None, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
+            self.seen.append(kwargs)
+            yield ChatGenerationChunk(message=AIMessageChunk(content="The SL-300 costs $79 [1]."))
+
+    model = Recording(model_name="recording")
+    service = make_service(settings.model_copy(update={"closed_book_repeat_penalty": 1.3}), chat_model=model,
+                           embeddings=embeddings)
+    service.ingest_bytes("lantern.md", LANTERN_PRICED)
+    service.ask("How much does the SL-300 cost?", mode="base")
+    assert model.seen[-1].get("repeat_penalty") == 1.3
+    service.ask("How much does the SL-300 cost?", mode="rag")
+    assert "repeat_penalty" not in model.seen[-1]
+    off = make_service(settings.model_copy(update={"closed_book_repeat_penalty": 1.0}), chat_model=model,
+                       embeddings=embeddings)
+    off.ask("How much does the SL-300 cost?", mode="base")
+    assert "repeat_penalty" not in model.seen[-1]

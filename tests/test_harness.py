@@ -123,6 +123,7 @@ def test_harness_smoke(tmp_path, tiny_model):
     assert all(0.0 <= rag["answer"][m] <= 1.0 for m in ("token_f1", "rouge_l", "bleu"))
     assert rag["refusal"]["n_unanswerable"] == 2 and rag["refusal"]["n_answerable"] == 2
     assert rag["latency"]["total_p95"] >= rag["latency"]["total_p50"] > 0
+    assert rag["repeat_share"] is not None and 0.0 <= rag["repetitive_share"] <= 1.0
     assert set(report["slices"]["type"]) == {"fact", "how-to", "off-topic"}
     assert ("ingest", 5, 5) in calls and ("answer", 8, 8) in calls
 

@@ -34,3 +34,21 @@ def test_transformers_backend_still_available(settings):
 
     forced = settings.model_copy(update={"chat_backend": "transformers"})
     assert isinstance(make_chat_model(forced), TransformersChatModel)
+
+
+def test_repeat_penalty_reaches_llamacpp_and_breaks_a_repetition(settings):
+    """The closed-book arms' repetition penalty is llama.cpp's own: asked to describe something from memory,
+    the small model goes round in circles without it ("allows users to control and control ... allows users
+    to control") and less with it (chatbot/rag/chain.py sends it for answers without documents)."""
+    from chatbot.evaluation.metrics import compression_ratio
+    from chatbot.llm.factory import with_options
+
+    model = make_chat_model(settings)
+    prompt = [("user", "What is a TV remote? Describe every button.")]
+
+    def answer(penalty: float) -> str:
+        return str(with_options(model, max_new_tokens=64, repeat_penalty=penalty).invoke(prompt).content)
+
+    plain, penalised = answer(1.0), answer(1.5)
+    assert plain != penalised
+    assert compression_ratio(penalised) < compression_ratio(plain)

@@ -156,3 +156,17 @@ def test_sample_keeps_the_answerable_mix_and_is_seeded():
     assert picked == sample_questions(qs, 10, seed=7)
     assert [q.id for q in picked] == sorted((q.id for q in picked), key=int)  # dataset order kept
     assert sample_questions(qs, None, seed=0) == qs
+
+
+def test_repetitive_catches_near_repeats_that_the_loop_metric_misses_and_spares_step_lists():
+    """Answers seen from the closed-book arm on the TV manual: exact 4-gram repeats banned, near-repeats not."""
+    from chatbot.evaluation.metrics import loops, repetitive
+
+    near = ("Off Timer Off Timer Off Timer Off Time Off Timer Off Time. Sleep Timer Off Timer Sleep Time Off "
+            "Timer Sleep Timer Off Time Sleep Timers Off Timer Sleep Timer Off Times Sleep Timer Off Timer.")
+    steps = ("To schedule a recording, open the Guide, move to the program you want and press Select [1]. "
+             "Choose Schedule Recording, then set the start and end times if you want to change them [1]. "
+             "The recording appears in the Recordings list under Schedules, where you can edit or cancel it [2]. "
+             "Make sure a USB drive of at least 32 GB is connected before the program starts [2].")
+    assert repetitive(near) and not loops(near)
+    assert not repetitive(steps) and not repetitive("")

@@ -216,6 +216,7 @@ def score_item(question: Question, answer: Answer, retrieved: list[str] | None,
     if question.answerable is not None:
         scores["refusal_correct"] = float(answer.refused == (question.answerable is False))
     scores["loops"] = float(metrics.loops(answer.text))
+    scores["repetitive"] = float(metrics.repetitive(answer.text))
     return scores
 
 
@@ -249,7 +250,8 @@ def summarize_arm(arm: str, questions: Sequence[Question], items: Sequence[dict[
     ci["refusal_f1"] = [round(x, 4) for x in refusal_ci] if refusal_ci and refusal["f1"] is not None else None
     return {"n": len(answered), "errors": len(items) - len(answered), "retrieval": retrieval,
             "answer": answer, "refusal": refusal, "latency": summarize_latency(answered), "ci": ci,
-            "repeat_share": _rounded(metrics.mean(_values(answered, "loops")))}
+            "repeat_share": _rounded(metrics.mean(_values(answered, "loops"))),
+            "repetitive_share": _rounded(metrics.mean(_values(answered, "repetitive")))}
 
 
 def summarize_refusal(ok: Sequence[tuple[Question, dict[str, Any]]]

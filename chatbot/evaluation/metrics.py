@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import re
 import string
+import zlib
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -179,6 +180,35 @@ def loops(text: str, n: int = 4, times: int = 3) -> bool:
     """
     words = tokens(strip_citations(text))
     return any(count >= times for count in _ngrams(words, n).values())
+
+
+def compression_ratio(text: str) -> float:
+    """Bytes of the text over bytes of its zlib compression: ~1 for a short answer, ~1.5-2 for long prose,
+    well above 2.4 for text that keeps coming back to the same words (Whisper flags its own transcripts
+    above 2.4 as repetitive). 0 for empty text.
+
+    >>> compression_ratio("")
+    0.0
+    >>> compression_ratio("Refunds take 5-10 business days to appear on your statement.") < 1.5
+    True
+    """
+    data = text.encode()
+    return len(data) / len(zlib.compress(data)) if data else 0.0
+
+
+def repetitive(text: str, threshold: float = 2.4) -> bool:
+    """Whether an answer keeps circling back to the same phrases, even where no 4-gram comes back three times
+    (`loops`): a model whose exact repeats are banned slides into near-repeats ("Schedule Program Schedule
+    Recording Schedule Program Schedule Recordings ..."). Measured as `compression_ratio` above `threshold`.
+
+    >>> repetitive("Schedule Program Schedule Recording Schedule Program Schedule Recordings Schedule Program "
+    ...            "Schedule Program Schedule Recording Schedule Programs Schedule Recording Schedule Program")
+    True
+    >>> repetitive("To reset the hub, hold the button on its back for ten seconds until the light blinks "
+    ...            "blue, then set it up again in the app [1].")
+    False
+    """
+    return compression_ratio(strip_citations(text)) > threshold
 
 
 def distinct(ids: Sequence[str]) -> list[str]:

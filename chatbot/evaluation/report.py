@@ -44,6 +44,7 @@ SUMMARY_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("ttft p50", "latency", "ttft_p50"), ("total p50", "latency", "total_p50"),
     ("total p95", "latency", "total_p95"), ("tok/s", "latency", "tokens_per_s"),
     ("loops", "", "repeat_share"),  # share of answers repeating a 4-gram 3+ times (section "": top level)
+    ("repetitive", "", "repetitive_share"),  # share whose compression ratio is above 2.4 (near-repeats too)
 )
 
 

@@ -108,12 +108,15 @@ def load_finetuned(settings: Settings, path: str, name: str) -> BaseChatModel:
 
 
 def with_options(model: BaseChatModel, max_new_tokens: int | None = None,
-                 decline_threshold: float | None = None) -> Runnable:
+                 decline_threshold: float | None = None, repeat_penalty: float | None = None) -> Runnable:
     """`model` bound to per-call generation options, under the names its backend takes: the in-process
-    backends read `max_new_tokens` and `decline_threshold` (chatbot/llm/decline_guard.py); an OpenAI-compatible
-    server takes `max_tokens` and has no first-token hook, so the threshold is not sent there."""
+    backends read `max_new_tokens`, `decline_threshold` (chatbot/llm/decline_guard.py) and `repeat_penalty`
+    (llama.cpp's multiplicative penalty on tokens already in the recent context); an OpenAI-compatible server
+    takes `max_tokens` and has no first-token hook nor a standard equivalent of that penalty, so neither of the
+    last two is sent there."""
     if isinstance(model, InProcessChatModel):
-        options: dict[str, Any] = {"max_new_tokens": max_new_tokens, "decline_threshold": decline_threshold}
+        options: dict[str, Any] = {"max_new_tokens": max_new_tokens, "decline_threshold": decline_threshold,
+                                   "repeat_penalty": None if repeat_penalty == 1.0 else repeat_penalty}
     else:
         options = {"max_tokens": max_new_tokens}
     options = {k: v for k, v in options.items() if v is not None}

@@ -51,6 +51,7 @@ class LlamaCppChatModel(InProcessChatModel):
             for part in self.llm.create_chat_completion(
                 messages=self.chat_messages(messages), max_tokens=kwargs.get("max_new_tokens") or self.max_new_tokens,
                 temperature=self.temperature, stream=True, stop=stop, logits_processor=processors,
+                repeat_penalty=kwargs.get("repeat_penalty") or 1.0,
             ):
                 piece = part["choices"][0]["delta"].get("content") or ""
                 if piece:

@@ -73,9 +73,11 @@ class TransformersChatModel(InProcessChatModel):
                                                      return_tensors="pt", return_dict=True)
         return {k: v.to(self.hf_model.device) for k, v in encoded.items()}
 
-    def _gen_kwargs(self, max_new_tokens: int | None) -> dict[str, Any]:
+    def _gen_kwargs(self, max_new_tokens: int | None, repeat_penalty: float | None = None) -> dict[str, Any]:
         kwargs: dict[str, Any] = {"max_new_tokens": max_new_tokens or self.max_new_tokens,
                                   "pad_token_id": self.tokenizer.pad_token_id or self.tokenizer.eos_token_id}
+        if repeat_penalty:
+            kwargs["repetition_penalty"] = repeat_penalty
         if self.temperature > 0:
             kwargs.update(do_sample=True, temperature=self.temperature)
         else:
@@ -122,7 +124,8 @@ class TransformersChatModel(InProcessChatModel):
                     out = self.hf_model.generate(**inputs, streamer=streamer,
                                                  stopping_criteria=StoppingCriteriaList([_Cancel()]),
                                                  logits_processor=LogitsProcessorList([_Guard()]),
-                                                 **self._gen_kwargs(kwargs.get("max_new_tokens")))
+                                                 **self._gen_kwargs(kwargs.get("max_new_tokens"),
+                                                                    kwargs.get("repeat_penalty")))
                 result["n_out"] = int(out.shape[-1]) - n_prompt
             except Exception as exc:  # surfaced to the caller below
                 result["error"] = exc

@@ -135,7 +135,8 @@ class Answerer:
         yield StreamEvent("sources", sources=attempt.sources)
         generate = make_generate_step(model, with_context=retrieves,
                                       may_decline=self.settings.refuse and self.settings.model_declines,
-                                      decline_confidence=self.settings.decline_confidence)
+                                      decline_confidence=self.settings.decline_confidence,
+                                      closed_book_penalty=self.settings.closed_book_repeat_penalty)
         for chunk in generate.stream(prepared):
             if chunk.usage_metadata:
                 attempt.tokens = chunk.usage_metadata.get("output_tokens", attempt.tokens)

@@ -86,9 +86,12 @@ def in_prompt(prepared: dict) -> tuple[list[Source], list[str], list[str]]:
 
 
 def make_generate_step(model: BaseChatModel, with_context: bool, may_decline: bool = True,
-                       decline_confidence: float | None = None) -> Runnable:
+                       decline_confidence: float | None = None, closed_book_penalty: float | None = None
+                       ) -> Runnable:
     """{"standalone", "sources", "texts", "excerpts"} -> streamed answer (AIMessageChunks). When the model
-    may decline, `decline_confidence` is how sure it must be to (chatbot/llm/decline_guard.py)."""
+    may decline, `decline_confidence` is how sure it must be to (chatbot/llm/decline_guard.py). An answer
+    without documents is decoded with the repetition penalty `closed_book_penalty`; one that reads documents
+    is not (it quotes their words, menu paths and all)."""
 
     def build(x: dict):
         if not with_context:
@@ -97,4 +100,5 @@ def make_generate_step(model: BaseChatModel, with_context: bool, may_decline: bo
         return as_langchain(prompts.rag_messages(x["standalone"], sources, excerpts, may_decline))
 
     threshold = decline_confidence if with_context and may_decline else None
-    return RunnableLambda(build) | with_options(model, decline_threshold=threshold)
+    penalty = None if with_context else closed_book_penalty
+    return RunnableLambda(build) | with_options(model, decline_threshold=threshold, repeat_penalty=penalty)

@@ -17,10 +17,13 @@ st.title("Evaluation")
 if not require_admin():
     st.stop()
 
-FIGURES = [("retrieval", ["recall@1", "recall@5", "recall@10", "mrr@10"]),
-           ("answer", ["token_f1", "rouge_l", "bleu"]),
-           ("refusal", ["precision", "recall", "f1"]),
-           ("latency", ["ttft_p50", "ttft_p95", "total_p50", "total_p95", "tokens_per_s"])]
+# (title, report section: "" for the arm's top level, figures)
+FIGURES = [("Retrieval", "retrieval", ["recall@1", "recall@5", "recall@10", "mrr@10"]),
+           ("Answer", "answer", ["token_f1", "rouge_l", "rouge_l_recall", "bleu"]),
+           ("Refusal", "refusal", ["precision", "recall", "f1"]),
+           ("Latency", "latency", ["ttft_p50", "ttft_p95", "total_p50", "total_p95", "tokens_per_s"]),
+           ("Loops (share of answers repeating a 4-gram 3+ times; repetitive: compression ratio over 2.4)", "",
+            ["repeat_share", "repetitive_share"])]
 CHARTS = [("quality_latency.png", "Quality vs latency"), ("recall_at_k.png", "Recall@k"),
           ("refusal_confusion.png", "Refusal confusion")]
 
@@ -72,10 +75,11 @@ if not reports:
 chosen = st.selectbox("Report", reports, format_func=lambda p: p.name)
 report, results = service.evaluation_report(chosen)
 st.caption(f"Dataset {plain(str(report.get('dataset')))} · {report.get('n')} questions")
-for group, keys in FIGURES:
-    rows = [{"arm": ARM_LABELS.get(arm, arm), **{k: (figures.get(group) or {}).get(k) for k in keys}}
+for title, section, keys in FIGURES:
+    rows = [{"arm": ARM_LABELS.get(arm, arm),
+             **{k: ((figures.get(section) or {}) if section else figures).get(k) for k in keys}}
             for arm, figures in report["arms"].items()]
-    st.markdown(f"**{group.capitalize()}**")
+    st.markdown(f"**{title}**")
     st.dataframe(rows, hide_index=True, width="stretch")
 for arm, figures in report["arms"].items():
     if best := (figures.get("refusal") or {}).get("threshold"):
