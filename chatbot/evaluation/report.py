@@ -48,13 +48,24 @@ SUMMARY_COLUMNS: tuple[tuple[str, str, str], ...] = (
 )
 
 
+def arm_figure(block: dict[str, Any], section: str, key: str) -> Any:
+    """One figure of an arm's report block: `block[section][key]`, or `block[key]` when `section` is ""
+    (figures kept at the arm's top level, such as the loop shares); None when absent.
+
+    >>> block = {"answer": {"token_f1": 0.3}, "repeat_share": 0.0}
+    >>> arm_figure(block, "answer", "token_f1"), arm_figure(block, "", "repeat_share"), arm_figure(block, "x", "y")
+    (0.3, 0.0, None)
+    """
+    return (block.get(section) or {}).get(key) if section else block.get(key)
+
+
 def summary_rows(report: dict[str, Any]) -> list[list[str]]:
     """One row per arm with the headline figures, in SUMMARY_COLUMNS order."""
     rows = []
     for arm, block in report["arms"].items():
         row = [arm]
         for _, section, key in SUMMARY_COLUMNS:
-            row.append(fmt((block.get(section) or {}).get(key) if section else block.get(key)))
+            row.append(fmt(arm_figure(block, section, key)))
         rows.append(row)
     return rows
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from chatbot.evaluation.report import arm_figure
 from chatbot.service import ServiceError
 from chatbot.types import ARM_LABELS
 from chatbot.ui.components import plain, render_job_history
@@ -76,8 +77,7 @@ chosen = st.selectbox("Report", reports, format_func=lambda p: p.name)
 report, results = service.evaluation_report(chosen)
 st.caption(f"Dataset {plain(str(report.get('dataset')))} · {report.get('n')} questions")
 for title, section, keys in FIGURES:
-    rows = [{"arm": ARM_LABELS.get(arm, arm),
-             **{k: ((figures.get(section) or {}) if section else figures).get(k) for k in keys}}
+    rows = [{"arm": ARM_LABELS.get(arm, arm), **{k: arm_figure(figures, section, k) for k in keys}}
             for arm, figures in report["arms"].items()]
     st.markdown(f"**{title}**")
     st.dataframe(rows, hide_index=True, width="stretch")
