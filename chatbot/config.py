@@ -125,6 +125,19 @@ class Settings(BaseSettings):
         description="When the model declines from the excerpts, ask once more with the whole retrieved chunks "
         "before handing off (the answer may be in a part the excerpts left out).",
     )
+    verify_answers: bool = Field(
+        default=True,
+        description="Check an answer before it is shown (chatbot/rag/verify.py): a sentence whose cited document is "
+        "about another product, code or company than the customer named, or that the answer model does not confirm "
+        "its document states, is dropped; an answer left empty becomes the hand-off. The customer sees a status "
+        "line meanwhile, and the answer appears whole once checked.",
+    )
+    verify_with_model: bool = Field(
+        default=True,
+        description="Part of the check: ask the answer model, as the next turn of the same conversation (its KV "
+        "cache holds the prompt), whether the cited document states each sentence. false keeps only the "
+        "deterministic entity check.",
+    )
     history_turns: int = Field(default=4, ge=0, description="Earlier turns used to rewrite a follow-up.")
     questions_per_minute: int = Field(
         default=12, ge=1, description="Chat questions per minute per client address (kept by the server: a reload "

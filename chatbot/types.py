@@ -179,9 +179,10 @@ class DocInfo:
 class StreamEvent:
     """What `Service.stream` yields: the sources, then tokens, then the final answer. A "reset" means the
     answer is being written again (a second look at the whole documents): drop the tokens so far; new
-    sources and tokens follow."""
+    sources and tokens follow. A "status" (its text in `token`) says what is happening while nothing is shown,
+e.g. "Checking the answer…": a checked answer arrives whole once its check is done."""
 
-    kind: Literal["sources", "token", "reset", "done"]
+    kind: Literal["sources", "token", "reset", "status", "done"]
     token: str = ""
     sources: tuple[Source, ...] = field(default_factory=tuple)
     answer: Answer | None = None

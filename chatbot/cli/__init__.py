@@ -124,6 +124,8 @@ def cmd_ask(args: argparse.Namespace) -> int:
                 print(event.token, end="", flush=True)
             elif event.kind == "reset":
                 print("\n(reading the whole documents once more...)", flush=True)
+            elif event.kind == "status":
+                print(f"({event.token})", file=sys.stderr, flush=True)
             elif event.kind == "done":
                 answer = event.answer
     except ServiceError as exc:

@@ -8,12 +8,12 @@ from __future__ import annotations
 import time
 import unicodedata
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from langchain_core.language_models import BaseChatModel
 
 from chatbot.config import Settings
-from chatbot.rag import grounding, prompts
+from chatbot.rag import grounding, prompts, verify
 from chatbot.rag.chain import in_prompt, make_condense_step, make_generate_step, make_prepare_step
 from chatbot.rag.citations import strip_bad_citations
 from chatbot.rag.evidence import ExcerptSelector
@@ -36,6 +36,9 @@ class _Attempt:
     tokens: int = 0
     sources: tuple[Source, ...] = ()
     decline_probability: float | None = None  # the model's, at its first token (chatbot/llm/decline_guard.py)
+    hold: bool = False  # tokens are kept back until the answer is checked; then it is shown whole
+    shown_at: float = 0.0  # when a held answer was shown: what the customer waited for its first word
+    messages: list = field(default_factory=list)  # the prompt the answer was written from
 
 
 def model_name(model: BaseChatModel) -> str:
@@ -70,6 +73,22 @@ class Answerer:
         asked = codes(question)
         return bool(asked) and any(asked & codes(text) for text in texts)
 
+    def covers(self, question: str) -> bool:
+        """Whether the knowledge base names every model number and code the question names: "the warranty
+        on the P780?" is not answered from the P340's page when no document names a P780."""
+        return not verify.uncovered(question, self.retriever.known)
+
+    def suggestions(self, sources: Sequence[Source]) -> tuple[Source, ...]:
+        """The one to three sections (one per document section) that came closest, for the hand-off; only
+        those at least `min_relevance` similar to the question."""
+        seen, out = set(), []
+        for source in sorted(sources, key=lambda s: -s.score):
+            key = (source.doc_id, source.section)
+            if source.score >= self.settings.min_relevance and key not in seen:
+                seen.add(key)
+                out.append(source)
+        return tuple(out[:3])
+
     def stream(self, question: str, history: Sequence[Turn], mode: Mode, arm: Arm,
                condenser: Callable[[], BaseChatModel]) -> Iterator[StreamEvent]:
         """Answer `question` in `mode`: `arm(mode)` gives its model and whether it answers from the
@@ -82,7 +101,9 @@ class Answerer:
         model, retrieves = arm(mode)
         condense = make_condense_step(condenser(), self.settings.history_turns)
         refuse = self.settings.refuse
-        gate = (lambda x: self.relevant(x["question"], x["sources"], x["texts"])) if refuse else None
+        gate = (lambda x: self.relevant(x["question"], x["sources"], x["texts"])
+                and self.covers(x["standalone"])) if refuse else None
+        checking = refuse and retrieves and self.settings.verify_answers
         prepared = make_prepare_step(self.retriever if retrieves else None, condense, self.selector,
                                      self.settings.context_chars, gate).invoke(
             {"question": question, "history": list(history)})
@@ -92,39 +113,64 @@ class Answerer:
         def finish(text: str, refused: bool, attempt: _Attempt, shown: tuple[Source, ...]) -> StreamEvent:
             grounded = grounding.support(text, texts) if retrieves and not refused else None
             answer = Answer(text=text, sources=shown, refused=refused, mode=mode, model=name,
-                            latency_s=time.perf_counter() - started, ttft_s=attempt.ttft, question=question,
+                            latency_s=time.perf_counter() - started, ttft_s=attempt.ttft or attempt.shown_at,
+                            question=question,
                             standalone_question=prepared["standalone"], output_tokens=attempt.tokens,
                             groundedness=grounded, decline_probability=attempt.decline_probability)
             return StreamEvent("done", answer=answer)
 
         if retrieves and not prepared["relevant"]:
-            yield StreamEvent("sources", sources=())
-            text = prompts.refusal_text(question)
+            closest = self.suggestions(prepared["sources"])
+            yield StreamEvent("sources", sources=closest)
+            text = prompts.handoff_text(question, closest)
             yield StreamEvent("token", token=text)
-            yield finish(text, True, _Attempt(ttft=time.perf_counter() - started), ())
+            yield finish(text, True, _Attempt(ttft=time.perf_counter() - started), closest)
             return
 
-        attempt = _Attempt()
+        attempt = _Attempt(hold=checking)
         yield from self._generate(model, retrieves, prepared, shown, excerpts, started, attempt)
         if (refuse and retrieves and prompts.is_refusal(attempt.text) and self.settings.second_look
                 and list(prepared["excerpts"]) != list(prepared["texts"])):
             # Declined from the excerpts: the answer may sit in a part of the chunks they left out. Read the
             # whole retrieved chunks before handing off, so that a decline means the documents lack it.
-            yield StreamEvent("reset")
+            if not checking:
+                yield StreamEvent("reset")
             prepared = {**prepared, "excerpts": list(prepared["texts"])}
             shown, texts, excerpts = in_prompt(prepared)
-            attempt = _Attempt()  # its first token is the answer's: the time to it is what the customer waits
+            attempt = _Attempt(hold=checking)  # its first token is the answer's: what the customer waits for
             yield from self._generate(model, retrieves, prepared, shown, texts, started, attempt)
-        attempt.text = cut_loop(attempt.text)  # a loop the decoding guard let through ends the answer
-        if refuse and retrieves and not prompts.is_refusal(attempt.text):
+        text = cut_loop(attempt.text)  # a loop the decoding guard let through ends the answer
+        if refuse and retrieves and not prompts.is_refusal(text):
             # a figure stated in no document is a guess: drop its sentence (an answer left empty declines)
-            attempt.text = grounding.drop_unsupported(attempt.text, [*texts, question])
-        if refuse and prompts.is_refusal(attempt.text):
-            yield finish(prompts.refusal_text(question), True, attempt, ())
-        else:
-            text = strip_bad_citations(attempt.text, len(attempt.sources))
-            yield finish(grounding.add_citations(text, texts) if retrieves else text, False, attempt,
-                         attempt.sources)
+            text = grounding.drop_unsupported(text, [*texts, question])
+        if not (refuse and prompts.is_refusal(text)):
+            text = strip_bad_citations(text, len(attempt.sources))
+            text = grounding.add_citations(text, texts) if retrieves else text
+        if checking and not prompts.is_refusal(text):
+            yield StreamEvent("status", token="Checking the answer against the documents…")
+            text = self._verified(model, prepared["standalone"], text, attempt, texts, shown)
+        if refuse and (prompts.is_refusal(text) or not verify.has_statement(text)):
+            closest = self.suggestions(prepared["sources"])
+            attempt.shown_at = attempt.shown_at or time.perf_counter() - started
+            handoff = prompts.handoff_text(question, closest)
+            if checking:
+                yield StreamEvent("token", token=handoff)
+            yield finish(handoff, True, attempt, closest)
+            return
+        if checking:
+            attempt.shown_at = time.perf_counter() - started
+            yield StreamEvent("token", token=text)
+        yield finish(text, False, attempt, attempt.sources)
+
+    def _verified(self, model: BaseChatModel, question: str, text: str, attempt: _Attempt,
+                  texts: Sequence[str], shown: Sequence[Source]) -> str:
+        """The answer with the sentences that fail a check removed (chatbot/rag/verify.py): first whether
+        each sentence's source is about what the customer named, then the model's own yes/no on whether its
+        cited document states the sentence."""
+        checked = verify.check_entities(text, question, texts, [s.doc_id for s in shown], self.retriever.mentions)
+        if verify.has_statement(checked.text) and self.settings.verify_with_model:
+            checked = verify.check_with_model(model, attempt.messages, attempt.text, checked.text, len(texts))
+        return checked.text
 
     def _generate(self, model: BaseChatModel, retrieves: bool, prepared: dict, shown: Sequence[Source],
                   quoted: Sequence[str], started: float, attempt: _Attempt) -> Iterator[StreamEvent]:
@@ -132,6 +178,9 @@ class Answerer:
         event (each source showing what was quoted from it), then tokens; fills `attempt`."""
         attempt.sources = tuple(replace(s, snippet=body_snippet(q, QUOTE_CHARS))
                                 for s, q in zip(shown, quoted, strict=True))
+        attempt.messages = (prompts.rag_messages(prepared["standalone"], shown, quoted,
+                                                 self.settings.refuse and self.settings.model_declines)
+                            if retrieves else [])
         yield StreamEvent("sources", sources=attempt.sources)
         generate = make_generate_step(model, with_context=retrieves,
                                       may_decline=self.settings.refuse and self.settings.model_declines,
@@ -145,10 +194,11 @@ class Answerer:
             piece = str(chunk.content)
             if not piece:
                 continue
-            if not attempt.text:
+            if not attempt.text and not attempt.hold:
                 attempt.ttft = time.perf_counter() - started
             attempt.text += piece
-            yield StreamEvent("token", token=piece)
+            if not attempt.hold:
+                yield StreamEvent("token", token=piece)
             if loop_start(attempt.text) is not None:  # stuck in a loop: nothing more worth waiting for
                 break
 

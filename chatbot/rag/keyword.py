@@ -233,6 +233,20 @@ class KeywordIndex:
         tid = self._term_ids.get(term)
         return _idf(self._df[tid] if tid is not None else 0, len(self._slot_of))
 
+    def df(self, term: str) -> int:
+        """How many live chunks hold a (stemmed) term."""
+        tid = self._term_ids.get(term)
+        return self._df[tid] if tid is not None else 0
+
+    def doc_has(self, doc_id: str, term: str) -> bool:
+        """Whether any live chunk of `doc_id` holds a (stemmed) term."""
+        tid = self._term_ids.get(term)
+        if tid is None:
+            return False
+        with self._lock:
+            slots = set(self._doc_slots.get(doc_id, ()))
+            return any(int(s) in slots and self._lengths.values[s] > 0 for s in self._slots[tid].values)
+
     def search(self, query: str, k: int) -> list[tuple[str, float]]:
         """The `k` best-scoring chunks for the query's terms, best first (chunks with no term left out)."""
         terms = [self._term_ids[t] for t in set(tokenize(query)) if t in self._term_ids]

@@ -32,7 +32,7 @@ RAG_RULES_NO_DECLINE = RAG_RULES.replace(
 
 
 REFUSAL_TEXT = (
-    "I'm sorry, I couldn't find the answer to that in our help centre, and I don't want to guess. "
+    "I'm sorry, I couldn't confirm the answer to that in our help centre, and I don't want to guess. "
     "Would you like me to connect you with a member of our support team?"
 )
 
@@ -50,6 +50,7 @@ CONDENSE_INSTRUCTION = (
     "Reply with the question only."
 )
 HISTORY_TURN_CHARS = 400  # longest part of an earlier turn shown to the rewrite
+FALLBACK_ANSWER_CHARS = 200  # longest part of the earlier answer a follow-up carries when its rewrite fails
 
 # Phrases by which a model declines; checked at the start of an answer, case-insensitively.
 _REFUSAL_PATTERNS = re.compile(
@@ -159,8 +160,9 @@ def asked_words(question: str) -> set[str]:
 def clean_standalone(rewritten: str, question: str, history: Sequence[Turn]) -> str:
     """Accept the model's rewrite if it looks like a question and still asks what the follow-up asks (keeps
     its content words: a small model often restates the previous question and drops the new one);
-    otherwise fall back to the follow-up followed by the last user turn, which keeps the topic for retrieval
-    and leaves the new question first for the answer.
+    otherwise fall back to the follow-up followed by the last user turn and the start of the last answer
+    (what "that" points at is often something the answer said), which keeps the topic for retrieval and
+    leaves the new question first for the answer.
 
     >>> history = [Turn("user", "How long do refunds take?")]
     >>> clean_standalone("How long do refunds take?", "and how do I track it?", history)
@@ -169,13 +171,22 @@ def clean_standalone(rewritten: str, question: str, history: Sequence[Turn]) -> 
     'How do I track my refund?'
     >>> clean_standalone("", "and the price?", [Turn("user", "What is Plus?")])
     'and the price? (earlier question: What is Plus?)'
+    >>> clean_standalone("", "and if I say no?", [Turn("user", "Repair cost?"), Turn("assistant", "A €25 fee [1].")])
+    'and if I say no? (earlier question: Repair cost?; earlier answer: A €25 fee .)'
     """
     text = rewritten.strip().splitlines()[0].strip() if rewritten.strip() else ""
     text = re.sub(r"^(stand-alone question|question)\s*:\s*", "", text, flags=re.IGNORECASE).strip(" \"'")
     if 8 <= len(text) <= 400 and asked_words(question) <= set(tokenize(text)):
         return text
     last_user = next((t.content for t in reversed(history) if t.role == "user"), "")
-    return f"{question} (earlier question: {_clip(last_user)})" if last_user else question
+    if not last_user:
+        return question
+    # what "that" refers to is often in the earlier answer, not the earlier question: keep its first words
+    last_answer = next((t.content for t in reversed(history) if t.role == "assistant"), "")
+    last_answer = "" if last_answer.startswith(REFUSAL_TEXT[:40]) else last_answer  # a hand-off says nothing
+    said = _clip(MARK.sub(" ", last_answer.split("\n\n")[0]), FALLBACK_ANSWER_CHARS) if last_answer else ""
+    earlier = f"earlier question: {_clip(last_user)}" + (f"; earlier answer: {said}" if said else "")
+    return f"{question} ({earlier})"
 
 
 _ENGLISH_WORDS = frozenset(
@@ -220,6 +231,24 @@ def refusal_text(question: str) -> str:
     True
     """
     return REFUSAL_TEXT if looks_english(question) else f"{REFUSAL_TEXT} {ENGLISH_ONLY_NOTE}"
+
+
+def handoff_text(question: str, closest: Sequence[Source] = ()) -> str:
+    """The hand-off answer, followed by the sections that came closest so the customer can read them.
+
+    >>> print(handoff_text("Can I pay by cheque?", [Source("p", "Payments", "Methods", "p.md", "", 0.5)]))
+    I'm sorry, I couldn't confirm the answer to that in our help centre, and I don't want to guess. \
+Would you like me to connect you with a member of our support team?
+    <BLANKLINE>
+    These articles may help:
+    - Payments › Methods
+    """
+    text = refusal_text(question)
+    if not closest:
+        return text
+    items = "\n".join(f"- {s.title}{' › ' + s.section if s.section and s.section != s.title else ''}"
+                      for s in closest)
+    return f"{text}\n\nThese articles may help:\n{items}"
 
 
 # A sentence that only points at the documents ("This is stated in document [1].") states nothing.

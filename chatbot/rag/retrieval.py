@@ -186,6 +186,14 @@ class HybridRetriever:
         """The keyword index's inverse document frequency of a (stemmed) term, as of the last retrieve."""
         return self._index.idf(term)
 
+    def known(self, term: str) -> bool:
+        """Whether any indexed chunk holds a (stemmed) term, as of the last retrieve."""
+        return self._index.df(term) > 0
+
+    def mentions(self, doc_id: str, term: str) -> bool:
+        """Whether a document names a (stemmed) term in any of its chunks, as of the last retrieve."""
+        return self._index.doc_has(doc_id, term)
+
     def chunk_text(self, chunk_id: str) -> str:
         chunk = self.chunks([chunk_id]).get(chunk_id)
         return chunk.text if chunk else ""

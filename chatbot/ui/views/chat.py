@@ -119,6 +119,8 @@ def draw_stream(events: Iterator[StreamEvent], question: str, arm: str) -> Answe
             elif event.kind == "reset":
                 shown = ""
                 placeholder.markdown("_Reading the whole documents once more…_")
+            elif event.kind == "status" and not shown:
+                placeholder.markdown(f"_{plain(event.token)}_")
             elif event.kind == "done":
                 placeholder.empty()
                 return event.answer

@@ -1,0 +1,191 @@
+"""Verify before showing: every sentence of an answer is checked against the document it cites, and a
+sentence that fails is dropped (an answer left with nothing becomes the hand-off).
+
+A small model reading retrieved documents makes two kinds of confident mistakes that a citation then
+makes look trustworthy: it states the facts of one product, error code or company for another (the
+number exists in some chunk, so a figure check passes), and it turns conditions around ("paid by the
+customer" where the page says a defective item gets a prepaid label). Two checks, cheapest first:
+
+1. **Entity check** (deterministic, no model): the things the customer named — model numbers and codes
+   ("P780", "E-221") and names the documents write with a capital ("Drivo", "Utrecht") — must be named by
+   the document a sentence cites. A code the knowledge base names nowhere means the product is not
+   covered: the answer is not even generated (`uncovered`).
+2. **Model check**: the answer model is asked, as the next turn of the same conversation, whether the
+   document it cited states the sentence for what the customer asked about. llama.cpp keeps the whole
+   answer prompt in its KV cache, so only the check's few tokens are read; an OpenAI-compatible server with
+   prefix caching (vLLM, llama.cpp's server) does the same. Only a plain "yes" keeps the sentence.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.output_parsers import StrOutputParser
+
+from chatbot.llm.factory import with_options
+from chatbot.rag import prompts
+from chatbot.rag.citations import CITATION, cited_numbers, strip_citations
+from chatbot.rag.keyword import STOPWORDS, tokenize
+from chatbot.rag.sentences import split_sentences
+
+# A model number or code: letters and digits in one word ("P780", "E-221", "RT-AX58U"), not a quantity with
+# its unit ("24h", "5kg", "10am", "2nd").
+_IDENTIFIER = re.compile(r"(?<![\w-])(?=[\w-]*\d)(?=[\w-]*[a-z])[a-z0-9]+(?:-[a-z0-9]+)*(?![\w-])")
+_QUANTITY = re.compile(r"^\d+(?:[.,]\d+)?[a-z]{1,3}$")
+_WORD = re.compile(r"[A-Za-z][A-Za-z'’-]*")
+# Words that are capitalised in documents without being names of what a customer asks about.
+_NOT_NAMES = frozenset(
+    "monday tuesday wednesday thursday friday saturday sunday january february march april may june july "
+    "august september october november december".split())
+
+CHECK_QUESTION = (
+    'Check one sentence of your answer: "{sentence}"\n'
+    "Does {where} state exactly this, for what the customer asked about (the same product, model, plan, "
+    "place or company, and the same conditions)? Reply with yes or no only."
+)
+
+
+def identifiers(text: str) -> set[str]:
+    """Model numbers and codes in `text`, lower-cased.
+
+    >>> sorted(identifiers("Is the P780 like the p-340? E-221 after 24h, 5kg, the 2nd time, 2.4.1"))
+    ['e-221', 'p-340', 'p780']
+    """
+    return {m.group() for m in _IDENTIFIER.finditer(text.lower()) if not _QUANTITY.match(m.group())}
+
+
+def names(texts: Sequence[str]) -> set[str]:
+    """Words the texts always write with a capital where a sentence does not start, lower-cased: the names
+    of products, plans, places and companies ("Drivo Plus", "Utrecht"). A chunk's heading line ("Title >
+    Section") and table cells are title-cased by habit and left out.
+
+    >>> sorted(names(["Heading > Part\\nCall the Utrecht centre. The Drivo Plus plan costs more than plus."]))
+    ['drivo', 'utrecht']
+    """
+    upper: set[str] = set()
+    lower: set[str] = set()
+    for text in texts:
+        body = text.split("\n", 1)[1] if "\n" in text else text
+        for line in body.splitlines():
+            line = line.strip().lstrip("#*->•").strip()
+            for part in re.split(r"\s*\|\s*|:\s+", line):
+                for sentence in split_sentences(part):
+                    for word in _WORD.findall(sentence)[1:]:
+                        (upper if word[0].isupper() else lower).add(word.lower().strip("'’-"))
+    return {w for w in upper - lower if len(w) > 2 and w not in STOPWORDS and w not in _NOT_NAMES}
+
+
+def asked_entities(question: str, texts: Sequence[str]) -> tuple[set[str], set[str]]:
+    """What the customer named that the retrieved texts name too: (codes and model numbers, the texts'
+    names that the question uses in any case: customers type "drivo").
+
+    >>> asked_entities("does drivo do student discounts? P340", ["Fees\\nThe Drivo app. The P340 prints."])
+    ({'p340'}, {'drivo'})
+    """
+    joined = "\n".join(texts).lower()
+    found = {i for i in identifiers(question) if i in joined}
+    words = {w.lower() for w in _WORD.findall(question)}
+    return found, words & names(texts)
+
+
+def uncovered(question: str, known: Callable[[str], bool]) -> set[str]:
+    """Model numbers and codes the question names that no indexed document names (`known(term)`): the
+    knowledge base does not cover that product, so any figure given for it would be another product's.
+
+    >>> sorted(uncovered("warranty on the Quillo P780? and the P340", lambda t: t == "p340"))
+    ['p780']
+    """
+    return {i for i in identifiers(question) if not known(i)}
+
+
+@dataclass
+class Checked:
+    """An answer after verification: the sentences kept, and each dropped one with why."""
+
+    text: str
+    dropped: list[tuple[str, str]] = field(default_factory=list)
+
+
+def _sentences(answer: str) -> list[str]:
+    return [s for s in split_sentences(answer.strip()) if s.strip()]
+
+
+def _cited(sentence: str, n_sources: int) -> list[int]:
+    return cited_numbers(sentence, n_sources)
+
+
+def check_entities(answer: str, question: str, texts: Sequence[str], doc_ids: Sequence[str],
+                   mentions: Callable[[str, str], bool]) -> Checked:
+    """Drop each sentence whose sources are about something else than what the customer named: when the
+    question names codes or model numbers, the cited chunks must name one of them (an error code's advice
+    sits in its own section); when it names a company, product or place the documents name, the cited
+    documents must name one of those (`mentions(doc_id, stemmed term)`: anywhere in the document, as a
+    company's name is not repeated in every chunk). A sentence without a citation is judged by all texts.
+
+    >>> texts = ["Codes > E-900\\nE-900: hardware fault, contact support.", "Codes > E-221\\nE-221: retry."]
+    >>> check_entities("Contact support [1]. Retry the update [2].", "hub shows E-221", texts, ["a", "a"],
+    ...                lambda d, t: True).text
+    'Retry the update [2].'
+    """
+    codes, named = asked_entities(question, texts)
+    if not codes and not named:
+        return Checked(answer)
+    kept, dropped = [], []
+    for sentence in _sentences(answer):
+        numbers = _cited(sentence, len(texts)) or list(range(1, len(texts) + 1))
+        cited = " ".join(texts[n - 1].lower() for n in numbers)
+        if codes and not any(c in cited for c in codes):
+            dropped.append((sentence, f"its source is not about {', '.join(sorted(codes))}"))
+        elif named and not any(n in cited or mentions(doc_ids[i - 1], tokenize(n)[0])
+                               for n in named for i in numbers):
+            dropped.append((sentence, f"its source does not mention {', '.join(sorted(named))}"))
+        else:
+            kept.append(sentence)
+    return Checked(" ".join(kept), dropped)
+
+
+def check_messages(answer_messages: list[prompts.Message], raw_answer: str, sentence: str,
+                   numbers: Sequence[int]) -> list[prompts.Message]:
+    """The answer conversation continued with the check of one sentence: the answer prompt and the model's
+    own answer as it was written (so a KV cache holds all of it), then the question."""
+    where = (f"document [{numbers[0]}]" if len(numbers) == 1
+             else "documents " + ", ".join(f"[{n}]" for n in numbers) if numbers else "the documents")
+    question = CHECK_QUESTION.format(sentence=strip_citations(sentence), where=where)
+    return [*answer_messages, {"role": "assistant", "content": raw_answer}, {"role": "user", "content": question}]
+
+
+def says_yes(reply: str) -> bool:
+    """Whether a check's reply is a plain yes.
+
+    >>> says_yes("Yes."), says_yes(" yes, it does"), says_yes("No"), says_yes("Yes and no"), says_yes("")
+    (True, True, False, False, False)
+    """
+    words = re.findall(r"[a-z]+", reply.lower())
+    return bool(words) and words[0] == "yes" and "no" not in words[1:3]
+
+
+def check_with_model(model: BaseChatModel, answer_messages: list[prompts.Message], raw_answer: str,
+                     answer: str, n_sources: int) -> Checked:
+    """Ask the answer model, sentence by sentence, whether the cited documents state it; keep the yeses."""
+    from chatbot.rag.chain import as_langchain
+
+    judge = with_options(model, max_new_tokens=3) | StrOutputParser()
+    kept, dropped = [], []
+    for sentence in _sentences(answer):
+        if not strip_citations(sentence).strip(" .!?"):
+            continue
+        reply = judge.invoke(as_langchain(check_messages(answer_messages, raw_answer, sentence,
+                                                         _cited(sentence, n_sources))))
+        if says_yes(reply):
+            kept.append(sentence)
+        else:
+            dropped.append((sentence, f"the model's check said {reply.strip()[:20]!r}"))
+    return Checked(" ".join(kept), dropped)
+
+
+def has_statement(text: str) -> bool:
+    """Whether anything with a word in it is left once citations are removed."""
+    return any(c.isalnum() for c in CITATION.sub("", text))

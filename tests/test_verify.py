@@ -1,0 +1,146 @@
+"""Verify before showing (chatbot/rag/verify.py): a sentence whose source is about another product or code,
+or that the model's check does not confirm, is dropped; an answer left with nothing is the hand-off, which
+lists the sections that came closest. Wiring on the scripted echo model and real embeddings; the model's
+judgement itself on the default answer model (slow)."""
+
+from __future__ import annotations
+
+import pytest
+
+from chatbot.llm.factory import make_chat_model
+from chatbot.rag import prompts, verify
+from chatbot.service import make_service
+from chatbot.types import Source, Turn
+from tests.conftest import MODEL_CACHE, make_settings
+from tests.fakes import EchoChatModel
+
+PRINTERS = b"""# Quillo printers
+
+## P340 warranty
+The Quillo P340 comes with a 24-month warranty. If you register the printer within 30 days of purchase,
+the warranty is extended to 30 months.
+
+## P340 speed
+The P340 prints 18 pages per minute in black and white.
+"""
+
+ERRORS = b"""# Hub error codes
+
+## E-900 hardware fault
+The hub's LED ring flashes red. This is a hardware fault: contact support for a warranty replacement.
+
+## E-221 firmware update failed
+Wait ten minutes and retry the update. Check Wi-Fi and power, then restart the hub. Contact support after
+three failed attempts.
+"""
+
+RETURNS = b"""# Grindwell returns
+
+## Return shipping
+If your grinder arrived defective, we email you a prepaid return label, so the return costs you nothing.
+If you changed your mind, you pay the return shipping yourself.
+"""
+
+
+def checked_service(tmp_path, embeddings, replies: list[str], **overrides):
+    model = EchoChatModel(replies=list(replies))
+    settings = make_settings(tmp_path / "home", verify_answers=True, context_chars=0, **overrides)
+    return make_service(settings, chat_model=model, embeddings=embeddings), model
+
+
+def number_of(answer_sources, section: str) -> int:
+    return next(n for n, s in enumerate(answer_sources, start=1) if section in s.section)
+
+
+def test_a_model_number_no_document_names_is_handed_off_with_the_closest_sections(tmp_path, embeddings):
+    service, model = checked_service(tmp_path, embeddings, ["The warranty is 24 months [1]."])
+    service.ingest_bytes("printers.md", PRINTERS)
+    answer = service.ask("whats the warranty on the quillo P780?")
+    assert answer.refused and model.calls == []  # not even generated: no document names a P780
+    assert "These articles may help:" in answer.text and "P340 warranty" in answer.text
+    assert answer.sources and all(s.doc_id == "printers" for s in answer.sources)
+
+
+def test_an_answer_from_another_products_section_is_dropped(tmp_path, embeddings):
+    question = "my hub keeps showing E-221 after an update, what do i do?"
+    service, _ = checked_service(tmp_path, embeddings, [], verify_with_model=False)
+    service.ingest_bytes("errors.md", ERRORS)
+    sources = service.retriever.retrieve(question)
+    wrong, right = number_of(sources, "E-900"), number_of(sources, "E-221")
+    service.chat_model.replies.extend([f"Contact support for a warranty replacement [{wrong}]."])
+    answer = service.ask(question)
+    assert answer.refused and "warranty replacement" not in answer.text
+    service.chat_model.replies.extend([f"Wait ten minutes and retry the update [{right}]. "
+                                       f"The hub has a hardware fault [{wrong}]."])
+    answer = service.ask(question)
+    assert not answer.refused and answer.text == f"Wait ten minutes and retry the update [{right}]."
+
+
+def test_an_entity_swap_is_caught_when_both_models_are_documented(tmp_path, embeddings):
+    other = b"# Quillo P780\n\n## About\nThe P780 is our photo printer, sold in Japan only.\n"
+    service, _ = checked_service(tmp_path, embeddings, [], verify_with_model=False)
+    service.ingest_bytes("printers.md", PRINTERS)
+    service.ingest_bytes("p780.md", other)
+    question = "What's the warranty on the Quillo P780?"
+    sources = service.retriever.retrieve(question)
+    service.chat_model.replies.append(f"The P340 has a 24-month warranty [{number_of(sources, 'P340 warranty')}].")
+    answer = service.ask(question)
+    assert answer.refused and "24-month" not in answer.text
+
+
+def test_the_model_check_drops_what_it_does_not_confirm_and_sees_its_own_answer(tmp_path, embeddings):
+    wrong = "Return shipping for a defective grinder is paid by the customer [1]."
+    service, model = checked_service(tmp_path, embeddings, [wrong, "No."])
+    service.ingest_bytes("returns.md", RETURNS)
+    events = list(service.stream("who pays the return shipping for a defective grinder?"))
+    answer = events[-1].answer
+    assert answer.refused and "paid by the customer" not in answer.text
+    assert "Grindwell returns" in answer.text  # the hand-off names the closest section
+    assert [e.kind for e in events].index("status") < [e.kind for e in events].index("token")
+    assert "paid by the customer" not in "".join(e.token for e in events if e.kind == "token")  # never shown
+    check = model.calls[1]
+    assert [m.type for m in check[-2:]] == ["ai", "human"] and check[-2].content == wrong
+    assert "Does document [1] state exactly this" in check[-1].content
+    assert [m.content for m in check[:-2]] == [m.content for m in model.calls[0]]  # the answer prompt, as read
+
+    right = "We email you a prepaid return label, so it costs you nothing [1]."
+    model.replies.extend([right, "Yes"])
+    answer = service.ask("who pays the return shipping for a defective grinder?")
+    assert not answer.refused and answer.text == right
+
+
+def test_a_follow_up_whose_referent_is_in_the_earlier_answer_carries_it(tmp_path, embeddings):
+    service, model = checked_service(tmp_path, embeddings, ["How much is a repair quote?", "I don't know."])
+    service.ingest_bytes("returns.md", RETURNS)
+    history = [Turn("user", "how much is a repair quote for my grinder?"),
+               Turn("assistant", "Looking at it costs a €25 inspection fee [1].")]
+    answer = service.ask("and if I decide not to go ahead?", history)
+    assert "€25 inspection fee" in answer.standalone_question  # the rewrite dropped the new question
+
+
+def test_handoff_lists_one_to_three_sections():
+    closest = [Source("a", "Returns", "Shipping", "a.md", "", 0.6), Source("b", "Fees", "", "b.md", "", 0.5)]
+    text = prompts.handoff_text("who pays?", closest)
+    assert text.startswith(prompts.REFUSAL_TEXT) and "- Returns › Shipping\n- Fees" in text
+
+
+@pytest.fixture(scope="module")
+def answer_model(tmp_path_factory):
+    from chatbot.config import PACKAGED_CHAT
+
+    settings = make_settings(tmp_path_factory.mktemp("home"), chat_model=PACKAGED_CHAT, max_new_tokens=64)
+    return make_chat_model(settings.model_copy(update={"home": MODEL_CACHE.parent / "test-home-1.5b"}))
+
+
+@pytest.mark.slow
+def test_the_default_model_rejects_a_turned_around_condition(answer_model):
+    """The check itself on the default answer model: a condition turned around is not confirmed, the
+    document's own reading is."""
+    text = RETURNS.decode().replace("# ", "").strip()
+    source = Source("returns", "Grindwell returns", "Return shipping", "returns.md", "", 0.8)
+    question = "Who pays the return shipping for a defective grinder?"
+    messages = prompts.rag_messages(question, [source], [text])
+    wrong = "The customer pays the return shipping for a defective grinder [1]."
+    right = "For a defective grinder you get a prepaid return label, so it costs you nothing [1]."
+    assert verify.check_with_model(answer_model, messages, wrong, wrong, 1).text == ""
+    assert verify.check_with_model(answer_model, messages, right, right, 1).text == right
