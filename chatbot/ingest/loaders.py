@@ -13,6 +13,7 @@ import zipfile
 from pathlib import Path
 
 from chatbot.ingest.detect import decode_text, sniff
+from chatbot.ingest.tables import OpenTable, aligned_tables, is_table_row, markdown_tables, table_lines
 from chatbot.types import Document, Section
 
 MAX_UNZIPPED_BYTES = 200 * 1024 * 1024  # a DOCX that inflates past this is treated as a zip bomb
@@ -84,8 +85,27 @@ def _clean(section: Section) -> Section:
     return Section(heading=section.heading.strip(), text=text, page=section.page)
 
 
+def _outside_code(lines: list[str], convert) -> list[str]:
+    """`lines` with `convert` applied to each stretch outside ``` code fences."""
+    out: list[str] = []
+    stretch: list[str] = []
+    in_code = False
+    for line in lines:
+        if line.lstrip().startswith("```"):
+            if not in_code:
+                out.extend(convert(stretch))
+                stretch = []
+            in_code = not in_code
+            out.append(line)
+        elif in_code:
+            out.append(line)
+        else:
+            stretch.append(line)
+    return out + convert(stretch)
+
+
 def _markdown(data: bytes) -> tuple[list[Section], str]:
-    text = decode_text(data)
+    text = "\n".join(_outside_code(decode_text(data).splitlines(), markdown_tables))
     title = ""
     path: list[str] = []
     sections: list[Section] = []
@@ -114,8 +134,9 @@ def _markdown(data: bytes) -> tuple[list[Section], str]:
 
 
 def _plain_text(data: bytes) -> tuple[list[Section], str]:
-    """First non-empty line is the title; a short line without final punctuation starts a section."""
-    lines = decode_text(data).splitlines()
+    """First non-empty line is the title; a short line without final punctuation starts a section. Tables
+    (Markdown ones, or columns lined up with spaces) become one line per row (chatbot/ingest/tables.py)."""
+    lines = aligned_tables(markdown_tables(decode_text(data).splitlines()))[0]
     while lines and not lines[0].strip():
         lines.pop(0)
     title = lines[0].strip() if lines else ""
@@ -128,7 +149,7 @@ def _plain_text(data: bytes) -> tuple[list[Section], str]:
             continue
         first = block_lines[0].strip()
         if len(first) <= 70 and not re.search(r"[.:;,!?]$", first) and (len(block_lines) > 1 or len(blocks) > 1) \
-                and len(first.split()) <= 10:
+                and len(first.split()) <= 10 and not is_table_row(first):
             if buf:
                 sections.append(Section(heading, "\n\n".join(buf)))
                 buf = []
@@ -143,9 +164,9 @@ def _plain_text(data: bytes) -> tuple[list[Section], str]:
     return sections, title
 
 
-# A table row is one block: one line in which each cell is named by its column's header ("Spec: Weight;
-# Metro: 24 kg; Fold: 19.2 kg"), so a row quoted on its own still says which column each value is in.
-BLOCK_TAGS = ["h1", "h2", "h3", "h4", "h5", "h6", "p", "li", "pre", "tr", "caption", "dt", "dd", "blockquote",
+# A table is one block: one line per row, each cell named by its column's header ("Plan: Drivo Plus | Per
+# minute: €0.28"), so a row quoted on its own still says which column each value is in (tables.py).
+BLOCK_TAGS = ["h1", "h2", "h3", "h4", "h5", "h6", "p", "li", "pre", "table", "caption", "dt", "dd", "blockquote",
               "figcaption", "summary"]
 
 
@@ -162,13 +183,12 @@ def _html(data: bytes) -> tuple[list[Section], str]:
     path: list[str] = []
     sections: list[Section] = []
     buf: list[str] = []
-    headers: dict[int, list[str]] = {}  # id(table) -> its header row's cells
     block_set = set(BLOCK_TAGS)
     for el in body.find_all(BLOCK_TAGS):
         if any(parent.name in block_set for parent in el.parents):
             continue
-        if el.name == "tr":
-            text = _table_row(el, headers)
+        if el.name == "table":
+            text = "\n".join(_html_table(el))
         else:
             text = el.get_text(" ", strip=True)
         if not text:
@@ -188,27 +208,55 @@ def _html(data: bytes) -> tuple[list[Section], str]:
     return sections, title
 
 
-def _table_row(row, headers: dict[int, list[str]]) -> str:
-    """A table row as one line. The table's first row is its header (shown as "Spec | Metro | Fold"); every
-    later cell is prefixed with its column's header.
+def _span(value) -> int:
+    try:
+        return max(1, min(int(str(value).strip()), 50))
+    except ValueError:
+        return 1
+
+
+def _html_table(table) -> list[str]:
+    """A <table> as its caption, then one line per row (`table_lines`). Cells spread over several columns
+    (colspan) stay in their first column; cells spread over several rows (rowspan) are repeated in each,
+    so every row line is whole. The first row is the header when its cells are all <th> (or it sits in
+    <thead>), otherwise when it reads like one.
 
     >>> from bs4 import BeautifulSoup
-    >>> table = BeautifulSoup("<table><tr><th></th><th>Metro</th></tr><tr><td>Weight</td><td>24 kg</td></tr>"
-    ...                       "</table>", "html.parser")
-    >>> seen = {}
-    >>> [_table_row(tr, seen) for tr in table.find_all("tr")]
-    ['Metro', 'Weight; Metro: 24 kg']
+    >>> table = BeautifulSoup("<table><tr><th>Plan</th><th>Per minute</th></tr><tr><td>Plus</td><td>€0.28</td>"
+    ...                       "</tr><tr><td>Go</td><td>€0.35</td></tr></table>", "html.parser")
+    >>> _html_table(table.table)
+    ['Plan: Plus | Per minute: €0.28', 'Plan: Go | Per minute: €0.35']
     """
-    cells = [" ".join(c.get_text(" ", strip=True).split()) for c in row.find_all(["td", "th"])]
-    table = row.find_parent("table")
-    key = id(table)
-    if key not in headers:
-        headers[key] = cells
-        return " | ".join(c for c in cells if c)
-    names = headers[key]
-    parts = [f"{names[i]}: {cell}" if i < len(names) and names[i] and cell else cell
-             for i, cell in enumerate(cells) if cell]
-    return "; ".join(parts)
+    lines = [c.get_text(" ", strip=True) for c in table.find_all("caption") if c.find_parent("table") is table]
+    grid: list[list[str]] = []
+    carried: dict[int, tuple[int, str]] = {}  # column -> (rows still spanned, text) from a rowspan above
+    rows = [tr for tr in table.find_all("tr") if tr.find_parent("table") is table]
+    for tr in rows:
+        row: list[str] = []
+
+        def carry() -> None:
+            while len(row) in carried:
+                left, text = carried.pop(len(row))
+                if left > 1:
+                    carried[len(row)] = (left - 1, text)
+                row.append(text)
+
+        for cell in tr.find_all(["td", "th"], recursive=False):
+            carry()
+            text = cell.get_text(" ", strip=True)
+            rowspan = _span(cell.get("rowspan"))
+            for k in range(_span(cell.get("colspan"))):
+                if rowspan > 1:
+                    carried[len(row)] = (rowspan - 1, text if k == 0 else "")
+                row.append(text if k == 0 else "")
+        carry()
+        grid.append(row)
+    header = None
+    if rows:
+        first = rows[0].find_all(["td", "th"], recursive=False)
+        if first and (all(c.name == "th" for c in first) or rows[0].find_parent("thead") is not None):
+            header = True
+    return [line for line in lines if line] + table_lines(grid, header=header)
 
 
 def _pdf(data: bytes) -> tuple[list[Section], str]:
@@ -221,8 +269,10 @@ def _pdf(data: bytes) -> tuple[list[Section], str]:
             raise IngestError("the PDF is password-protected")
         title = (reader.metadata.title if reader.metadata else None) or ""
         sections = []
+        open_table: OpenTable | None = None  # a table running over to the next page
         for number, page in enumerate(reader.pages, start=1):
-            sections.append(Section("", page.extract_text() or "", page=number))
+            text, open_table = _pdf_page_text(page, open_table)
+            sections.append(Section("", text, page=number))
     except IngestError:
         raise
     except (PdfReadError, ValueError, KeyError, TypeError, OSError, AssertionError, RecursionError) as exc:
@@ -234,6 +284,32 @@ def _pdf(data: bytes) -> tuple[list[Section], str]:
     if not any(s.text.strip() for s in sections):
         raise IngestError("no text found in the PDF (scanned images without a text layer?)")
     return sections, str(title)
+
+
+def _pdf_page_text(page, carried: OpenTable | None = None) -> tuple[str, OpenTable | None]:
+    """A page's text, with each table's rows as `table_lines`; and the table left open at its end.
+
+    pypdf's plain extraction gives a table's cells one per line ("Drivo Plus\n€0.28\n€9"). Its layout
+    mode keeps the page's columns as runs of spaces, and `aligned_tables` finds runs of lines whose cells
+    line up in columns (where the layout ran two cells together, the plain text's line break cuts them): a
+    page with one is read in layout mode (spaces outside the tables collapsed), any other page in plain
+    mode as before. A table running to the end of a page carries its header over to
+    rows in the same columns at the top of the next. Limits: a table whose columns are not two spaces or
+    more apart in layout mode, or do not line up, stays as plain text (its cells one per line); a table of
+    fewer than three lines is not taken for one; a cell wrapping onto several lines is joined to the row
+    above it, or to the row below when it reads as the start of that row's cell (bottom-aligned cells); a
+    header cell wrapping above the header line is lost; a table with no header row is given as its cells
+    joined by " | " ("Key: value" for two columns); on a page with a table, prose set in two columns side
+    by side is read across both columns."""
+    text = page.extract_text() or ""
+    try:
+        laid_out = page.extract_text(extraction_mode="layout") or ""
+    except Exception:  # layout mode trips on some fonts and drawings: plain text is still good
+        return text, None
+    lines = ["".join(c for c in line if not unicodedata.category(c).startswith("C")) for line in laid_out.splitlines()]
+    pieces = {line.strip() for line in text.splitlines()}
+    lines, found, open_table = aligned_tables(lines, carried=carried, pieces=pieces)
+    return ("\n".join(" ".join(line.split()) for line in lines), open_table) if found else (text, None)
 
 
 def _docx(data: bytes) -> tuple[list[Section], str]:
@@ -257,7 +333,12 @@ def _docx(data: bytes) -> tuple[list[Section], str]:
     path: list[str] = []
     sections: list[Section] = []
     buf: list[str] = []
-    for para in document.paragraphs:
+    from docx.table import Table
+
+    for para in document.iter_inner_content():  # paragraphs and tables, in document order
+        if isinstance(para, Table):
+            buf.extend(_docx_table(para))
+            continue
         style = (para.style.name if para.style is not None else "") or ""
         text = para.text.strip()
         if not text:
@@ -271,14 +352,35 @@ def _docx(data: bytes) -> tuple[list[Section], str]:
             path[:] = path[: level - 1] + [text]
         else:
             buf.append(text)
-    for table in document.tables:
-        for row in table.rows:
-            cells = [c.text.strip() for c in row.cells if c.text.strip()]
-            if cells:
-                buf.append(" | ".join(cells))
     if buf:
         sections.append(Section(" > ".join(path), "\n".join(buf)))
     return sections, title
+
+
+def _docx_table(table) -> list[str]:
+    """A python-docx table as one line per row (`table_lines`). A cell merged over several columns counts
+    once, in its first column; one merged over several rows is repeated in each. The first row is the
+    header when Word marks it as one (repeated on every page) or all its text is bold, otherwise when it
+    reads like one."""
+    from docx.oxml.ns import qn
+
+    try:
+        grid: list[list[str]] = []
+        for row in table.rows:
+            cells, last = [""] * row.grid_cols_before, None
+            for cell in row.cells:
+                cells.append("" if cell._tc is last else cell.text)
+                last = cell._tc
+            grid.append(cells)
+        header = None
+        if table.rows:
+            first = table.rows[0]
+            runs = [r for c in first.cells for p in c.paragraphs for r in p.runs if r.text.strip()]
+            if first._tr.find(f"{qn('w:trPr')}/{qn('w:tblHeader')}") is not None or runs and all(r.bold for r in runs):
+                header = True
+    except Exception:  # python-docx can trip on malformed tables: keep their text, one row per line
+        return [" | ".join(c.text.strip() for c in row.cells if c.text.strip()) for row in table.rows]
+    return table_lines(grid, header=header)
 
 
 def _faq_sections(rows: list[tuple[str, str]]) -> list[Section]:
@@ -286,16 +388,26 @@ def _faq_sections(rows: list[tuple[str, str]]) -> list[Section]:
 
 
 def _csv(data: bytes) -> tuple[list[Section], str]:
+    """A CSV with 'question' and 'answer' columns is an FAQ (one section per row); any other CSV is a table
+    whose first row is the header: one line per row, "Plan: Drivo Plus | Per minute: €0.28" (tables.py).
+    Comma-separated unless the header row says otherwise (";", tab or "|", as spreadsheet exports use)."""
     text = decode_text(data)
     try:
         reader = csv.DictReader(io.StringIO(text))
         fields = {f.strip().lower(): f for f in (reader.fieldnames or []) if f}
-        if "question" not in fields or "answer" not in fields:
-            raise IngestError("a CSV FAQ needs a header row with 'question' and 'answer' columns")
-        rows = [(r.get(fields["question"]) or "", r.get(fields["answer"]) or "") for r in reader]
+        if "question" in fields and "answer" in fields:
+            rows = [(r.get(fields["question"]) or "", r.get(fields["answer"]) or "") for r in reader]
+            return _faq_sections(rows), ""
+        dialect: type[csv.Dialect] | csv.Dialect = csv.excel
+        if len(reader.fieldnames or []) < 2:
+            try:
+                dialect = csv.Sniffer().sniff(text[:8192], delimiters=",;\t|")
+            except csv.Error:
+                pass
+        table = list(csv.reader(io.StringIO(text), dialect))
     except csv.Error as exc:
         raise IngestError(f"malformed CSV ({exc})") from None
-    return _faq_sections(rows), ""
+    return [Section("", "\n".join(table_lines(table, header=True)))], ""
 
 
 def _jsonl(data: bytes) -> tuple[list[Section], str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
+from chatbot.ingest.tables import fit_rows
 from chatbot.types import Chunk, Document
 
 
@@ -21,7 +22,9 @@ def split(doc: Document, chunk_size: int = 900, overlap: int = 120) -> list[Chun
     """Cut a Document into Chunks of at most `chunk_size` characters of body text each.
 
     Sections are never merged, so a heading stays attached to its own text. Long sections are cut on
-    paragraph, line, sentence and word boundaries, in that order, with `overlap` characters repeated.
+    paragraph, line, sentence and word boundaries, in that order, with `overlap` characters repeated. A
+    table row is one line naming its cells' columns (chatbot/ingest/tables.py), so a row lands whole in a
+    chunk; a row longer than a chunk is first cut between its cells, each part keeping the row's first cell.
     Chunk ids are `doc_id:sha8:index`: a new version of a document never reuses an old version's ids.
     """
     splitter = RecursiveCharacterTextSplitter(
@@ -38,7 +41,7 @@ def split(doc: Document, chunk_size: int = 900, overlap: int = 120) -> list[Chun
         elif heading == doc.title:
             heading = ""
         header = chunk_header(doc.title, heading)
-        for body in splitter.split_text(section.text):
+        for body in splitter.split_text(fit_rows(section.text, chunk_size)):
             body = body.strip()
             if not body:
                 continue

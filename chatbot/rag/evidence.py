@@ -60,6 +60,9 @@ def units(text: str, chunk: int = 0) -> tuple[str, list[Unit]]:
             found.append(Unit(chunk, number, line, lead=table_head))
             continue
         table_head = ""
+        if " | " in line and ": " in line:  # a row naming its cells' columns (chatbot/ingest/tables.py): whole
+            found.append(Unit(chunk, number, line))
+            continue
         for sentence in split_sentences(line, also_starting="*"):
             if sentence.strip():
                 found.append(Unit(chunk, number, sentence.strip()))
