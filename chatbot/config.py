@@ -125,6 +125,13 @@ class Settings(BaseSettings):
         description="When the model declines from the excerpts, ask once more with the whole retrieved chunks "
         "before handing off (the answer may be in a part the excerpts left out).",
     )
+    answer_style: Literal["document", "free"] = Field(
+        default="document",
+        description="How the RAG arm's answer is shown: 'document' replaces each sentence the model wrote by the "
+        "document sentence (or table row) that states it, whole, so its conditions and product name come with it, "
+        "and drops a sentence no document sentence states (chatbot/rag/verify.py); 'free' shows the model's own "
+        "words (the hybrid arm always does: its model is trained to write them).",
+    )
     verify_answers: bool = Field(
         default=True,
         description="Check an answer before it is shown (chatbot/rag/verify.py): a sentence whose cited document is "
@@ -133,10 +140,11 @@ class Settings(BaseSettings):
         "line meanwhile, and the answer appears whole once checked.",
     )
     verify_with_model: bool = Field(
-        default=True,
+        default=False,
         description="Part of the check: ask the answer model, as the next turn of the same conversation (its KV "
-        "cache holds the prompt), whether the cited document states each sentence. false keeps only the "
-        "deterministic entity check.",
+        "cache holds the prompt), whether the cited document states each sentence. Off by default: the packaged "
+        "1.5B model says yes to its own sentences and scores turned-around conditions above right ones "
+        "(bench/README.md); worth trying with a stronger model.",
     )
     history_turns: int = Field(default=4, ge=0, description="Earlier turns used to rewrite a follow-up.")
     questions_per_minute: int = Field(

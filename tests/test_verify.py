@@ -44,7 +44,8 @@ If you changed your mind, you pay the return shipping yourself.
 
 def checked_service(tmp_path, embeddings, replies: list[str], **overrides):
     model = EchoChatModel(replies=list(replies))
-    settings = make_settings(tmp_path / "home", verify_answers=True, context_chars=0, **overrides)
+    values = {"verify_answers": True, "context_chars": 0, "answer_style": "free", **overrides}
+    settings = make_settings(tmp_path / "home", **values)
     return make_service(settings, chat_model=model, embeddings=embeddings), model
 
 
@@ -90,7 +91,7 @@ def test_an_entity_swap_is_caught_when_both_models_are_documented(tmp_path, embe
 
 def test_the_model_check_drops_what_it_does_not_confirm_and_sees_its_own_answer(tmp_path, embeddings):
     wrong = "Return shipping for a defective grinder is paid by the customer [1]."
-    service, model = checked_service(tmp_path, embeddings, [wrong, "No."])
+    service, model = checked_service(tmp_path, embeddings, [wrong, "No."], verify_with_model=True)
     service.ingest_bytes("returns.md", RETURNS)
     events = list(service.stream("who pays the return shipping for a defective grinder?"))
     answer = events[-1].answer
@@ -107,6 +108,18 @@ def test_the_model_check_drops_what_it_does_not_confirm_and_sees_its_own_answer(
     model.replies.extend([right, "Yes"])
     answer = service.ask("who pays the return shipping for a defective grinder?")
     assert not answer.refused and answer.text == right
+
+
+def test_an_answer_is_shown_in_the_documents_words_with_its_condition(tmp_path, embeddings):
+    reply = "You get a prepaid return label [1]. Return shipping costs €5 [1]."
+    service, _ = checked_service(tmp_path, embeddings, [reply], answer_style="document")
+    service.ingest_bytes("returns.md", RETURNS)
+    answer = service.ask("who pays the return shipping for a defective grinder?")
+    assert not answer.refused  # the €5 sentence is in no document: dropped; the label one shown whole
+    assert answer.text == ("If your grinder arrived defective, we email you a prepaid return label, so the return "
+                           "costs you nothing. [1]")
+    service.chat_model.replies.append("Returns are free for everyone on Sundays. [1]")
+    assert service.ask("who pays the return shipping for a defective grinder?").refused  # in no document
 
 
 def test_a_follow_up_whose_referent_is_in_the_earlier_answer_carries_it(tmp_path, embeddings):

@@ -103,7 +103,10 @@ class Answerer:
         refuse = self.settings.refuse
         gate = (lambda x: self.relevant(x["question"], x["sources"], x["texts"])
                 and self.covers(x["standalone"])) if refuse else None
-        checking = refuse and retrieves and self.settings.verify_answers
+        # the RAG arm's answer is shown in the documents' own words; the hybrid arm's model was trained to write
+        # its own, and its own words are what the side-by-side view compares
+        in_doc_words = retrieves and mode == "rag" and self.settings.answer_style == "document"
+        checking = retrieves and (in_doc_words or refuse and self.settings.verify_answers)  # held until checked
         prepared = make_prepare_step(self.retriever if retrieves else None, condense, self.selector,
                                      self.settings.context_chars, gate).invoke(
             {"question": question, "history": list(history)})
@@ -140,16 +143,20 @@ class Answerer:
             attempt = _Attempt(hold=checking)  # its first token is the answer's: what the customer waits for
             yield from self._generate(model, retrieves, prepared, shown, texts, started, attempt)
         text = cut_loop(attempt.text)  # a loop the decoding guard let through ends the answer
-        if refuse and retrieves and not prompts.is_refusal(text):
-            # a figure stated in no document is a guess: drop its sentence (an answer left empty declines)
-            text = grounding.drop_unsupported(text, [*texts, question])
-        if not (refuse and prompts.is_refusal(text)):
-            text = strip_bad_citations(text, len(attempt.sources))
-            text = grounding.add_citations(text, texts) if retrieves else text
         if checking and not prompts.is_refusal(text):
             yield StreamEvent("status", token="Checking the answer against the documents…")
+        if in_doc_words and not prompts.is_refusal(text):
+            # each sentence is shown as the document sentence that states it, whole (or dropped when none does)
+            text = verify.in_document_words(text, texts).text
+        elif refuse and retrieves and not prompts.is_refusal(text):
+            # a figure stated in no document is a guess: drop its sentence (an answer left empty declines)
+            text = grounding.drop_unsupported(text, [*texts, question])
+        if not (refuse and prompts.is_refusal(text)) and not in_doc_words:
+            text = strip_bad_citations(text, len(attempt.sources))
+            text = grounding.add_citations(text, texts) if retrieves else text
+        if refuse and checking and self.settings.verify_answers and not prompts.is_refusal(text):
             text = self._verified(model, prepared["standalone"], text, attempt, texts, shown)
-        if refuse and (prompts.is_refusal(text) or not verify.has_statement(text)):
+        if refuse and (prompts.is_refusal(text) or not verify.has_statement(text)) or not text.strip():
             closest = self.suggestions(prepared["sources"])
             attempt.shown_at = attempt.shown_at or time.perf_counter() - started
             handoff = prompts.handoff_text(question, closest)

@@ -26,7 +26,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.output_parsers import StrOutputParser
 
 from chatbot.llm.factory import with_options
-from chatbot.rag import prompts
+from chatbot.rag import grounding, prompts
 from chatbot.rag.citations import CITATION, cited_numbers, strip_citations
 from chatbot.rag.keyword import STOPWORDS, tokenize
 from chatbot.rag.sentences import split_sentences
@@ -41,6 +41,10 @@ _NOT_NAMES = frozenset(
     "monday tuesday wednesday thursday friday saturday sunday january february march april may june july "
     "august september october november december".split())
 
+# An answer sentence is shown in a document's words only when one document sentence holds at least this share of
+# its content words (and every figure it states).
+MIN_SUPPORT = 0.5
+_LEAD = re.compile(r"^\s*(?:[-*•]\s+|\d+[.)]\s+|[QA]:\s+)")  # a list mark or an FAQ's "A:" before a sentence
 CHECK_QUESTION = (
     'Check one sentence of your answer: "{sentence}"\n'
     "Does {where} state exactly this, for what the customer asked about (the same product, model, plan, "
@@ -184,6 +188,65 @@ def check_with_model(model: BaseChatModel, answer_messages: list[prompts.Message
         else:
             dropped.append((sentence, f"the model's check said {reply.strip()[:20]!r}"))
     return Checked(" ".join(kept), dropped)
+
+
+def document_sentences(text: str) -> list[str]:
+    """The sentences, list items and table rows of one chunk (its heading line left out), as shown.
+
+    >>> document_sentences("Returns > Labels\\nDefective? We send a label. You pay otherwise.\\n- Keep the box")
+    ['Defective?', 'We send a label.', 'You pay otherwise.', '- Keep the box']
+    """
+    body = text.split("\n", 1)[1] if "\n" in text else text
+    out = []
+    for line in body.splitlines():
+        line = line.strip()
+        if line and not re.fullmatch(r"\|?[\s:|-]+\|?", line):
+            out.extend(s.strip() for s in split_sentences(line, also_starting="*") if s.strip())
+    return out
+
+
+def _support(sentence: str, candidate: str) -> float:
+    """How well one document sentence supports one answer sentence: the share of the answer sentence's content
+    words it holds, or 0 when the answer states a figure it does not."""
+    words = grounding.content_tokens(sentence)
+    if not words or grounding.unsupported_figures(sentence, [candidate]):
+        return 0.0
+    return len(words & grounding.content_tokens(candidate)) / len(words)
+
+
+def in_document_words(answer: str, texts: Sequence[str], min_support: float = MIN_SUPPORT) -> Checked:
+    """The answer shown in the documents' own words: each sentence of the model's answer is replaced by the
+    document sentence (or table row) that supports it best, cited with the number of the text that holds it —
+    so its conditions ("if it arrived defective") and the product it is about come with it; a sentence that
+    no single document sentence supports (a figure none states, or under `min_support` of its content words)
+    is dropped. The cited text is preferred on a tie.
+
+    >>> texts = ["Returns > Shipping\\nIf it arrived defective, we send a prepaid label. Otherwise you pay."]
+    >>> in_document_words("We send you a prepaid label [1]. Returns cost €5 [1].", texts).text
+    'If it arrived defective, we send a prepaid label. [1]'
+    """
+    candidates = [document_sentences(t) for t in texts]
+    kept: list[str] = []
+    dropped: list[tuple[str, str]] = []
+    for sentence in _sentences(answer):
+        if not grounding.content_tokens(sentence):
+            continue
+        cited = [n - 1 for n in _cited(sentence, len(texts))]
+        order = cited + [i for i in range(len(texts)) if i not in cited]
+        scored = [(_support(sentence, candidate), -rank, i, candidate) for rank, i in enumerate(order)
+                  for candidate in candidates[i]]
+        # the cited document's best sentence when it supports the answer (small models cite the right document
+        # more often than another document's sentence happens to share more words), else the best of all
+        best = max((x for x in scored if x[2] in cited and x[0] >= min_support), default=None) or max(
+            scored, default=None)
+        if best is None or best[0] < min_support:
+            dropped.append((sentence, "no sentence of the documents states it"))
+            continue
+        shown = f"{_LEAD.sub('', best[3])} [{best[2] + 1}]"
+        if shown not in kept:
+            kept.append(shown)
+    joiner = "\n\n" if any(" | " in k for k in kept) else " "
+    return Checked(joiner.join(kept), dropped)
 
 
 def has_statement(text: str) -> bool:
