@@ -3,6 +3,8 @@
     chatbot eval --dataset /work/shared/eval/emanual_smarttv --arms rag --limit 40 --out eval-out/emanual
     chatbot eval --dataset /work/shared/eval/mtrag_un --arms rag,base --limit 40 --seed 1 --json
     chatbot eval --live-kb --arms rag,finetuned,hybrid,base --out eval-out/kb   # the indexed KB
+    chatbot eval --dataset /work/shared/eval/doc2dial_dev --prompt-only --context-chars 600,1200,0 --limit 100
+                                  # fact recall in the prompt, no generation (chatbot/evaluation/prompt_recall.py)
     python -m chatbot.cli.evaluation --dataset DIR ...      (the same)
 
 `add_parser(subparsers)` registers the subcommand on the main CLI's subparsers (chatbot/cli/__init__.py)."""
@@ -37,6 +39,25 @@ def parse_arms(text: str) -> list[str]:
     return arms
 
 
+def parse_budgets(text: str) -> list[int]:
+    """Comma-separated excerpt budgets in characters (0: whole chunks), duplicates dropped, order kept.
+
+    >>> parse_budgets("600, 1200,0,600")
+    [600, 1200, 0]
+    """
+    budgets: list[int] = []
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        if not part.isdigit():
+            raise argparse.ArgumentTypeError(f"not a number of characters: {part!r}")
+        if int(part) not in budgets:
+            budgets.append(int(part))
+    if not budgets:
+        raise argparse.ArgumentTypeError("name at least one budget")
+    return budgets
+
+
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register `eval` on the main CLI's subparsers; returns the new parser."""
     p = subparsers.add_parser("eval", help="evaluate answer arms on a dataset folder (admin)",
@@ -57,6 +78,14 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, metavar="S", help="sampling and bootstrap seed (default 0)")
     p.add_argument("--out", default=None, metavar="DIR", help="write results.jsonl, report.json/md, charts")
     p.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    p.add_argument("--prompt-only", action="store_true",
+                   help="no generation: measure fact recall in the prompt (reference tokens in the quoted excerpts) "
+                        "on the answerable questions, per --context-chars budget")
+    p.add_argument("--context-chars", type=parse_budgets, default=None, metavar="N,N",
+                   help="with --prompt-only: excerpt budgets to measure, 0 = whole chunks "
+                        "(default CHATBOT_CONTEXT_CHARS)")
+    p.add_argument("--top-k", type=int, default=None, metavar="K",
+                   help="with --prompt-only: chunks retrieved (default CHATBOT_TOP_K)")
     admin.admin_command(p, cmd_eval)
 
 
@@ -83,7 +112,7 @@ class ProgressBar:
 
         bar = self._bars.get(phase)
         if bar is None:
-            bar = self._bars[phase] = tqdm(total=total, desc=phase, unit="q" if phase == "answer" else "doc",
+            bar = self._bars[phase] = tqdm(total=total, desc=phase, unit="doc" if phase == "ingest" else "q",
                                            file=sys.stderr, leave=True, dynamic_ncols=True, mininterval=1.0)
         bar.update(done - bar.n)
         if done >= total:
@@ -101,6 +130,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from chatbot.evaluation.report import text_table
     from chatbot.service import make_service
 
+    if args.prompt_only:
+        return cmd_prompt_recall(args)
+    if args.context_chars is not None or args.top_k is not None:
+        print("error: --context-chars and --top-k go with --prompt-only (else set CHATBOT_CONTEXT_CHARS, "
+              "CHATBOT_TOP_K)", file=sys.stderr)
+        return 2
     bar = ProgressBar()
     settings = Settings()
     try:
@@ -119,6 +154,32 @@ def cmd_eval(args: argparse.Namespace) -> int:
         if args.out:
             print(f"report: {args.out}/report.md")
     return 0 if report["arms"] else 1
+
+
+def cmd_prompt_recall(args: argparse.Namespace) -> int:
+    """`chatbot eval --prompt-only`: fact recall in the prompt per excerpt budget, no model loaded."""
+    from chatbot.config import Settings
+    from chatbot.evaluation.dataset import DatasetError
+    from chatbot.evaluation.prompt_recall import run_prompt_recall, text_table
+    from chatbot.service import make_service
+
+    bar = ProgressBar()
+    settings = Settings()
+    if args.top_k is not None and args.top_k < 1:
+        print("error: --top-k must be at least 1", file=sys.stderr)
+        return 2
+    try:
+        dataset = _live_kb_dataset(settings, args.out) if args.live_kb else args.dataset
+        report = run_prompt_recall(dataset, make_service, args.context_chars or [settings.context_chars],
+                                   limit=args.limit, seed=args.seed, out_dir=args.out, settings=settings,
+                                   top_k=args.top_k, progress=bar)
+    except DatasetError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        bar.close()
+    print(json.dumps(report, ensure_ascii=False) if args.json else text_table(report))
+    return 0 if report["n"] else 1
 
 
 def _live_kb_dataset(settings: Any, out: str | None) -> Any:

@@ -19,6 +19,7 @@ from typing import TypeVar
 import numpy as np
 
 from chatbot.rag.citations import strip_citations
+from chatbot.rag.keyword import STOPWORDS
 
 T = TypeVar("T")
 
@@ -166,6 +167,37 @@ def bleu(pred: str, refs: Sequence[str], max_n: int = 4) -> float:
     0.6065
     """
     return _best_over_references(pred, refs, lambda p, r: _bleu_single(p, r, max_n))
+
+
+# --- reference coverage ------------------------------------------------------------------------
+def content_tokens(text: str) -> set[str]:
+    """The distinct normalised tokens of `text` that carry content: SQuAD normalisation, then the
+    retriever's stop words dropped (chatbot/rag/keyword.py); all normalised tokens when only stop words
+    are left ("How do I?"), so no non-empty text has nothing to find.
+
+    >>> sorted(content_tokens("Press the Home button on your remote."))
+    ['button', 'home', 'press', 'remote']
+    """
+    words = set(tokens(text))
+    return (words - STOPWORDS) or words
+
+
+def token_coverage(text: str, refs: Sequence[str]) -> float:
+    """The share of a reference's content tokens that occur anywhere in `text`, the best over the
+    non-empty references (0.0 without any): does the text hold the reference fact, word for word?
+
+    ref "Hold reset for 10 seconds" -> {hold, reset, 10, seconds}; the text holds hold, reset and 10: 0.75.
+
+    >>> token_coverage("Hold the pinhole reset button for 10 s.", ["Hold reset for 10 seconds", "x"])
+    0.75
+    """
+    have = set(tokens(text))
+    best = 0.0
+    for ref in refs:
+        wanted = content_tokens(ref)
+        if wanted:
+            best = max(best, len(wanted & have) / len(wanted))
+    return best
 
 
 # --- ranking -----------------------------------------------------------------------------------
