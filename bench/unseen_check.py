@@ -112,8 +112,8 @@ def summary(rows: list[dict], settings: Settings, model: str, name: str = "unsee
     n_answerable = sum(r["answerable"] for r in rows)
     wrong = sum(r["verdict"] == "wrong" for r in rows)
     return {
-        "set": name, "model": model, "verify": settings.verify_answers,
-        "verify_with_model": settings.verify_with_model,
+        "set": name, "model": model, "verify": getattr(settings, "verify_answers", None),
+        "verify_with_model": getattr(settings, "verify_with_model", None),
         "wrong_share_of_answerable": round(wrong / n_answerable, 3) if n_answerable else None,
         "near_misses": {v: sum(r["verdict"] == v for r in near) for v in ("declined", "answered")},
         "by_tag": {tag: {v: sum(r["verdict"] == v and tag in r["tags"] for r in rows if r["answerable"])

@@ -45,10 +45,11 @@ def make_settings(home: Path, **overrides) -> Settings:
     for entry in (converted, MODEL_CACHE / ".verified"):
         if entry.exists() and not (models / entry.name).exists():
             (models / entry.name).symlink_to(entry, target_is_directory=entry.is_dir())
-    # the answer check (chatbot/rag/verify.py) is off: the 135M test model and the echo model are no judges of
-    # what a document states; tests of the check turn it on
+    # the answer checks (chatbot/rag/verify.py) are off and answers are shown in the model's own words: tests of
+    # wiring script the model's exact reply, and the 135M test model writes little a document states; the tests
+    # of the checks (tests/test_verify.py) turn them on
     values = {"home": home, "chat_model": PACKAGED_SMALL_CHAT, "max_new_tokens": 32,
-              "kb_dir": home / "no-sample-kb", "verify_answers": False}
+              "kb_dir": home / "no-sample-kb", "verify_answers": False, "answer_style": "free"}
     values.update(overrides)
     return Settings(**values)
 
@@ -121,7 +122,8 @@ def app_environment(tmp_path: Path, monkeypatch, docs: dict[str, bytes], max_new
     if prepare is not None:
         prepare(settings)
     for key, value in {"HOME": settings.home, "KB_DIR": kb, "CHAT_MODEL": settings.chat_model,
-                       "MAX_NEW_TOKENS": max_new_tokens, "VERIFY_ANSWERS": settings.verify_answers}.items():
+                       "MAX_NEW_TOKENS": max_new_tokens, "VERIFY_ANSWERS": settings.verify_answers,
+                       "ANSWER_STYLE": settings.answer_style}.items():
         monkeypatch.setenv(f"CHATBOT_{key}", str(value))
     st.cache_resource.clear()
     try:

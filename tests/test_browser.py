@@ -36,7 +36,8 @@ def app_url(tmp_path):
     register_small_model(settings)  # an active fine-tuned model makes the side-by-side mode available
     port = free_port()
     env = {**os.environ, "CHATBOT_HOME": str(settings.home), "CHATBOT_KB_DIR": str(kb),
-           "CHATBOT_CHAT_MODEL": settings.chat_model, "CHATBOT_MAX_NEW_TOKENS": "24"}
+           "CHATBOT_CHAT_MODEL": settings.chat_model, "CHATBOT_MAX_NEW_TOKENS": "24",
+           "CHATBOT_VERIFY_ANSWERS": str(settings.verify_answers), "CHATBOT_ANSWER_STYLE": settings.answer_style}
     log = open(tmp_path / "serve.log", "wb")
     proc = subprocess.Popen([sys.executable, "-m", "chatbot.cli", "serve", "--port", str(port), "--address",
                              "127.0.0.1"], env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)

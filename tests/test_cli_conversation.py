@@ -24,7 +24,8 @@ TRACKING = (b"# Tracking a parcel\n\nTo track a parcel, open Orders in the app a
 
 def chatbot(settings, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "CHATBOT_HOME": str(settings.home), "CHATBOT_CHAT_MODEL": settings.chat_model,
-           "CHATBOT_MAX_NEW_TOKENS": "32", "CHATBOT_KB_DIR": str(settings.kb_dir)}
+           "CHATBOT_MAX_NEW_TOKENS": "32", "CHATBOT_KB_DIR": str(settings.kb_dir),
+           "CHATBOT_VERIFY_ANSWERS": str(settings.verify_answers), "CHATBOT_ANSWER_STYLE": settings.answer_style}
     env.pop("CHATBOT_ADMIN_PASSWORD", None)
     return subprocess.run([str(BIN / "chatbot"), *args], env=env, capture_output=True, text=True, timeout=600)
 

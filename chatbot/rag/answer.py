@@ -185,9 +185,9 @@ class Answerer:
         event (each source showing what was quoted from it), then tokens; fills `attempt`."""
         attempt.sources = tuple(replace(s, snippet=body_snippet(q, QUOTE_CHARS))
                                 for s, q in zip(shown, quoted, strict=True))
-        attempt.messages = (prompts.rag_messages(prepared["standalone"], shown, quoted,
-                                                 self.settings.refuse and self.settings.model_declines)
-                            if retrieves else [])
+        if retrieves and self.settings.verify_answers and self.settings.verify_with_model:  # the check continues it
+            attempt.messages = prompts.rag_messages(prepared["standalone"], shown, quoted,
+                                                    self.settings.refuse and self.settings.model_declines)
         yield StreamEvent("sources", sources=attempt.sources)
         generate = make_generate_step(model, with_context=retrieves,
                                       may_decline=self.settings.refuse and self.settings.model_declines,

@@ -16,7 +16,8 @@ if not require_admin():
     st.stop()
 
 st.subheader("Upload documents")
-st.caption(f"Markdown, text, PDF, HTML, DOCX, and CSV/JSONL FAQ files (question/answer columns). "
+st.caption(f"Markdown, text, PDF, HTML, DOCX, CSV tables and JSONL FAQ files (a CSV with question/answer "
+           f"columns is read as an FAQ; every table row keeps its column names). "
            f"Up to {service.settings.max_upload_mb:g} MB each.")
 uploads = st.file_uploader("Documents", accept_multiple_files=True, key=f"upload-{st.session_state.get('up', 0)}",
                            type=[ext.lstrip(".") for ext in SUPPORTED.split()],
