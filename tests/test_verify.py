@@ -146,14 +146,28 @@ def answer_model(tmp_path_factory):
 
 
 @pytest.mark.slow
-def test_the_default_model_rejects_a_turned_around_condition(answer_model):
-    """The check itself on the default answer model: a condition turned around is not confirmed, the
-    document's own reading is."""
-    text = RETURNS.decode().replace("# ", "").strip()
-    source = Source("returns", "Grindwell returns", "Return shipping", "returns.md", "", 0.8)
-    question = "Who pays the return shipping for a defective grinder?"
-    messages = prompts.rag_messages(question, [source], [text])
-    wrong = "The customer pays the return shipping for a defective grinder [1]."
-    right = "For a defective grinder you get a prepaid return label, so it costs you nothing [1]."
-    assert verify.check_with_model(answer_model, messages, wrong, wrong, 1).text == ""
-    assert verify.check_with_model(answer_model, messages, right, right, 1).text == right
+def test_the_default_model_and_checks_show_the_condition_with_the_answer(tmp_path, embeddings, answer_model):
+    """On the default answer model with the default checks, the customer reads the page's own sentence, its
+    condition included, or the hand-off: never a turned-around paraphrase."""
+    settings = make_settings(tmp_path / "home", verify_answers=True, answer_style="document")
+    service = make_service(settings, chat_model=answer_model, embeddings=embeddings)
+    service.ingest_bytes("returns.md", RETURNS)
+    service.ingest_bytes("printers.md", PRINTERS)
+    answer = service.ask("hi, my grinder arrived broken. who pays the return shipping?")
+    if not answer.refused:
+        body = RETURNS.decode()
+        shown = [s.strip() for s in answer.text.replace("[1]", "").replace("[2]", "").split(". ") if s.strip()]
+        assert all(part.rstrip(".") in body for part in shown), answer.text
+    answer = service.ask("whats the warranty on the quillo P780?")
+    assert answer.refused and "P340 warranty" in answer.text
+
+
+@pytest.mark.slow
+def test_the_default_model_confirms_its_own_sentences_so_its_check_is_off_by_default(answer_model):
+    """Why CHATBOT_VERIFY_WITH_MODEL is off: asked in the same conversation, the packaged 1.5B confirms a
+    sentence its document does not state. If this fails, a newer model judges: measure turning it on."""
+    text = "Quillo printers > P340 speed\nThe P340 prints 18 pages per minute in black and white."
+    source = Source("printers", "Quillo printers", "P340 speed", "printers.md", "", 0.8)
+    messages = prompts.rag_messages("How fast does the P340 print in colour?", [source], [text])
+    invented = "The P340 prints 12 pages per minute in colour [1]."
+    assert verify.check_with_model(answer_model, messages, invented, invented, 1).text == invented
