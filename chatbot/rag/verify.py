@@ -28,6 +28,7 @@ from langchain_core.output_parsers import StrOutputParser
 from chatbot.llm.factory import with_options
 from chatbot.rag import grounding, prompts
 from chatbot.rag.citations import CITATION, cited_numbers, strip_citations
+from chatbot.rag.evidence import units
 from chatbot.rag.keyword import STOPWORDS, tokenize
 from chatbot.rag.sentences import split_sentences
 
@@ -117,10 +118,6 @@ def _sentences(answer: str) -> list[str]:
     return [s for s in split_sentences(answer.strip()) if s.strip()]
 
 
-def _cited(sentence: str, n_sources: int) -> list[int]:
-    return cited_numbers(sentence, n_sources)
-
-
 def check_entities(answer: str, question: str, texts: Sequence[str], doc_ids: Sequence[str],
                    mentions: Callable[[str, str], bool]) -> Checked:
     """Drop each sentence whose sources are about something else than what the customer named: when the
@@ -139,7 +136,7 @@ def check_entities(answer: str, question: str, texts: Sequence[str], doc_ids: Se
         return Checked(answer)
     kept, dropped = [], []
     for sentence in _sentences(answer):
-        numbers = _cited(sentence, len(texts)) or list(range(1, len(texts) + 1))
+        numbers = cited_numbers(sentence, len(texts)) or list(range(1, len(texts) + 1))
         cited = " ".join(texts[n - 1].lower() for n in numbers)
         if codes and not any(c in cited for c in codes):
             dropped.append((sentence, f"its source is not about {', '.join(sorted(codes))}"))
@@ -182,7 +179,7 @@ def check_with_model(model: BaseChatModel, answer_messages: list[prompts.Message
         if not strip_citations(sentence).strip(" .!?"):
             continue
         reply = judge.invoke(as_langchain(check_messages(answer_messages, raw_answer, sentence,
-                                                         _cited(sentence, n_sources))))
+                                                         cited_numbers(sentence, n_sources))))
         if says_yes(reply):
             kept.append(sentence)
         else:
@@ -191,18 +188,13 @@ def check_with_model(model: BaseChatModel, answer_messages: list[prompts.Message
 
 
 def document_sentences(text: str) -> list[str]:
-    """The sentences, list items and table rows of one chunk (its heading line left out), as shown.
+    """The sentences, list items and table rows of one chunk (its heading line left out), as shown: the
+    excerpt selector's units (chatbot/rag/evidence.py).
 
     >>> document_sentences("Returns > Labels\\nDefective? We send a label. You pay otherwise.\\n- Keep the box")
     ['Defective?', 'We send a label.', 'You pay otherwise.', '- Keep the box']
     """
-    body = text.split("\n", 1)[1] if "\n" in text else text
-    out = []
-    for line in body.splitlines():
-        line = line.strip()
-        if line and not re.fullmatch(r"\|?[\s:|-]+\|?", line):
-            out.extend(s.strip() for s in split_sentences(line, also_starting="*") if s.strip())
-    return out
+    return [unit.text for unit in units(text)[1]]
 
 
 def _support(sentence: str, candidate: str) -> float:
@@ -231,7 +223,7 @@ def in_document_words(answer: str, texts: Sequence[str], min_support: float = MI
     for sentence in _sentences(answer):
         if not grounding.content_tokens(sentence):
             continue
-        cited = [n - 1 for n in _cited(sentence, len(texts))]
+        cited = [n - 1 for n in cited_numbers(sentence, len(texts))]
         order = cited + [i for i in range(len(texts)) if i not in cited]
         scored = [(_support(sentence, candidate), -rank, i, candidate) for rank, i in enumerate(order)
                   for candidate in candidates[i]]
