@@ -216,12 +216,14 @@ def in_document_words(answer: str, texts: Sequence[str], min_support: float = MI
     >>> texts = ["Returns > Shipping\\nIf it arrived defective, we send a prepaid label. Otherwise you pay."]
     >>> in_document_words("We send you a prepaid label [1]. Returns cost €5 [1].", texts).text
     'If it arrived defective, we send a prepaid label. [1]'
+    >>> in_document_words("2. [1]", ["Steps\\n1. Unplug it. 2. Wait."]).text  # a list number is no statement
+    ''
     """
-    candidates = [document_sentences(t) for t in texts]
+    candidates = [[c for c in document_sentences(t) if re.search(r"[^\W\d_]", c)] for t in texts]
     kept: list[str] = []
     dropped: list[tuple[str, str]] = []
     for sentence in _sentences(answer):
-        if not grounding.content_tokens(sentence):
+        if not re.search(r"[^\W\d_]", strip_citations(sentence)):  # "2." (a list number split off): no statement
             continue
         cited = [n - 1 for n in cited_numbers(sentence, len(texts))]
         order = cited + [i for i in range(len(texts)) if i not in cited]
