@@ -111,6 +111,23 @@ jobs = Table(
 )
 
 
+# Keys of the HTTP API (chatbot/api/): only a SHA-256 of the key is kept; `prefix` (its first characters)
+# lets an admin tell keys apart in a list. scope: chat (public widgets) | admin (documents over the API).
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(100), nullable=False),
+    Column("prefix", String(16), nullable=False),
+    Column("key_hash", String(64), nullable=False, unique=True, index=True),
+    Column("scope", String(20), nullable=False),
+    Column("rate_per_minute", Integer, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("revoked_at", DateTime(timezone=True), nullable=True),
+    Column("last_used_at", DateTime(timezone=True), nullable=True),
+)
+
+
 def changes_since(engine: Engine, version: int) -> list[tuple[str, str]]:
     """(doc_id, last action) for each document changed after knowledge-base `version`."""
     with engine.connect() as conn:
