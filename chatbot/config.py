@@ -161,6 +161,37 @@ class Settings(BaseSettings):
     )
     max_question_chars: int = Field(default=2000, ge=10, description="Longer chat messages are cut to this.")
 
+    # --- the support team's loop (chatbot/handoffs.py, curated.py, insights.py, retention.py) ----
+    handoff_webhook_url: str | None = Field(
+        default=None, description="Helpdesk URL each hand-off is POSTed to as JSON (stored first, then sent; "
+        "retried with back-off until it is accepted). Unset: hand-offs wait in the admin Hand-offs queue only.",
+    )
+    handoff_webhook_secret: SecretStr | None = Field(
+        default=None, description="Shared secret: each POST carries X-Chatbot-Signature: sha256=<HMAC-SHA256 of "
+        "the body with this key, hex>, so the helpdesk can tell the request came from this bot.",
+    )
+    handoff_retry_s: float = Field(
+        default=30.0, gt=0, description="Wait before the first retry of a failed delivery; doubled after each "
+        "failure, up to an hour.",
+    )
+    handoff_max_attempts: int = Field(
+        default=12, ge=1, description="Delivery attempts before a hand-off is marked failed (the queue page "
+        "can send it again).",
+    )
+    curated_match: float = Field(
+        default=0.75, ge=0.0, le=1.0, description="A question at least this similar (cosine of the question "
+        "embeddings) to a curated question gets the curated answer, cited, without the model (or the hand-off, "
+        "for a topic set to always hand off).",
+    )
+    gap_similarity: float = Field(
+        default=0.55, ge=0.0, le=1.0, description="Insights: declined and rated-down questions at least this similar "
+        "(cosine of the question embeddings) to a topic's central question are grouped into that topic (gap).",
+    )
+    retain_days: int | None = Field(
+        default=None, ge=1, description="Conversations (with their hand-offs and contacts) older than this many "
+        "days are deleted at start and daily. Unset: kept until an admin deletes them.",
+    )
+
     # --- people ------------------------------------------------------------------------------
     support_contact: str = Field(
         default="support@brightline.example or +1 800 555 0199 (Mon-Fri 8am-8pm ET)",

@@ -54,9 +54,10 @@ def record_turn(engine: Engine, conversation_id: str, question: str, answers: Se
         if exists is None:
             conn.execute(insert(db.conversations).values(id=conversation_id, created_at=at))
         rows = [dict(conversation_id=conversation_id, role="user", text=question, mode=None, model=None,
-                     refused=None, sources="[]", created_at=at)]
+                     refused=None, sources="[]", created_at=at, ttft_s=None)]
         rows += [dict(conversation_id=conversation_id, role="assistant", text=a.text, mode=a.mode, model=a.model,
-                      refused=a.refused, sources=_sources_json(a), created_at=at) for a in answers]
+                      refused=a.refused, sources=_sources_json(a), created_at=at, ttft_s=round(a.ttft_s, 4))
+                 for a in answers]
         conn.execute(insert(db.messages), rows)
 
 

@@ -13,8 +13,10 @@ from sqlalchemy import (
     Column,
     DateTime,
     Engine,
+    Float,
     ForeignKey,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -92,6 +94,7 @@ messages = Table(
     Column("refused", Boolean, nullable=True),
     Column("sources", Text, nullable=False),  # JSON list of {doc_id, title, section, source, score}
     Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("ttft_s", Float, nullable=True),  # an answer's wait for its first word (migration 0005)
 )
 
 # Background jobs (fine-tuning, evaluation): lifecycle and a short result, for history across restarts.
@@ -125,6 +128,61 @@ api_keys = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("revoked_at", DateTime(timezone=True), nullable=True),
     Column("last_used_at", DateTime(timezone=True), nullable=True),
+)
+
+
+# --- the support team's loop (issue 28; migration 0005) ---------------------------------------------------
+# A customer's request for a person: the contact they left (admins only: it never reaches a prompt), the
+# queue status, and the delivery to the helpdesk webhook (stored before it is sent; retried with back-off).
+handoffs = Table(
+    "handoffs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("conversation_id", String(64), ForeignKey("conversations.id", ondelete="CASCADE"), nullable=False,
+           index=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("reason", String(20), nullable=False),  # declined | asked | topic
+    Column("contact", String(300), nullable=False),
+    Column("message", Text, nullable=False),
+    Column("status", String(20), nullable=False),  # open | resolved
+    Column("resolved_at", DateTime(timezone=True), nullable=True),
+    Column("delivery", String(20), nullable=False),  # pending | delivered | failed | off (no webhook set)
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=True),
+    Column("delivered_at", DateTime(timezone=True), nullable=True),
+)
+
+# Every delivery attempt of a hand-off to the webhook, shown on the queue page.
+handoff_attempts = Table(
+    "handoff_attempts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("handoff_id", Integer, ForeignKey("handoffs.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("ok", Boolean, nullable=False),
+    Column("status_code", Integer, nullable=True),
+    Column("error", Text, nullable=False),
+)
+
+# Curated answers written by the support team: action "answer" is also a KB document (doc_id, kind curated)
+# and answers a question this similar without the model; action "handoff" sends the topic to a person.
+curated = Table(
+    "curated",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("question", Text, nullable=False),
+    Column("answer", Text, nullable=False),
+    Column("action", String(20), nullable=False),  # answer | handoff
+    Column("doc_id", String(100), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+# Question embeddings kept for the insights' topic clusters: key = sha256 of the model name and the text.
+question_vectors = Table(
+    "question_vectors",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("vector", LargeBinary, nullable=False),  # float32
 )
 
 

@@ -16,7 +16,7 @@ from typing import Any
 from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import BaseChatModel
 
-from chatbot import conversations, feedback, jobs
+from chatbot import conversations, curated, feedback, handoffs, insights, jobs, retention
 from chatbot.config import Settings
 from chatbot.db import open_database
 from chatbot.finetune import registry
@@ -29,6 +29,7 @@ from chatbot.rag.retrieval import HybridRetriever
 from chatbot.store import KnowledgeStore
 from chatbot.types import (
     ARMS,
+    RETRIEVAL_ARMS,
     Answer,
     Chunk,
     Comparison,
@@ -63,6 +64,13 @@ class Service:
         self.training: jobs.TrainingJob | None = None  # the latest background fine-tuning job
         self.evaluation: jobs.EvaluationJob | None = None  # the latest background evaluation
         self._model_lock = threading.Lock()
+        # the support team's loop: curated answers, hand-off delivery, retention (started when configured)
+        self.curated_matcher = curated.Matcher(self.engine, self.embeddings.embed_documents)
+        self._delivery_lock = threading.Lock()
+        self._background: threading.Thread | None = None
+        self._stop, self._wake = threading.Event(), threading.Event()
+        if settings.handoff_webhook_url or settings.retain_days:
+            self.start_background()
 
     # --- models ------------------------------------------------------------------------------
     @property
@@ -269,10 +277,18 @@ class Service:
     def stream(self, question: str, history: Sequence[Turn] = (), mode: Mode = "rag",
                conversation_id: str | None = None) -> Iterator[StreamEvent]:
         """Answer `question`: yields the sources, then tokens as they are generated, then the Answer.
-        With a conversation id, the question and the answer are recorded in that conversation."""
-        for event in self.answerer.stream(question, history, mode, self._arm, lambda: self.chat_model):
+        With a conversation id, the question and the answer are recorded in that conversation. A request for a
+        person, and a question a curated answer covers, are answered before the answerer (`_support_reply`)."""
+        reply = self._support_reply(question, mode)
+        events = _reply_events(reply) if reply else self.answerer.stream(question, history, mode, self._arm,
+                                                                         lambda: self.chat_model)
+        for event in events:
             if event.kind == "done" and event.answer is not None and conversation_id:
                 self.record_turn(conversation_id, [event.answer])
+                if event.answer.refused and event.answer.model != insights.PERSON_MODEL:  # for the Insights' gaps
+                    insights.keep_vector(self.engine, event.answer.question,
+                                         self.retriever.query_vector(event.answer.question),
+                                         self.settings.embedding_model)
             yield event
 
     def ask(self, question: str, history: Sequence[Turn] = (), mode: Mode = "rag",
@@ -310,6 +326,134 @@ class Service:
         streams = self.stream_compare(question, arms, history, conversation_id)
         return Comparison(question=question, answers=tuple(_final(events) for _, events in streams))
 
+    # --- the support team's loop (chatbot/curated.py, handoffs.py, insights.py, retention.py) -------------
+    def wants_person(self, question: str) -> bool:
+        """Whether a customer's message asks for a person (the chat page then offers the hand-off form)."""
+        return handoffs.asks_for_person(question)
+
+    def _support_reply(self, question: str, mode: Mode) -> Answer | None:
+        """The answer given without the answerer, or None: a request for a person gets the hand-off offer; in
+        a retrieval arm, a question close enough to a curated one gets its curated answer, cited, or for a
+        topic set to always hand off, the hand-off. The contact form's data never reaches here."""
+        started = time.perf_counter()
+        text = answer.clean_question(question, self.settings.max_question_chars)
+        if not text:
+            return None
+        contact = self.settings.support_contact
+        reply, sources, refused, model = handoffs.PERSON_REPLY.format(contact=contact), (), False, insights.PERSON_MODEL
+        if not handoffs.asks_for_person(text):
+            match = self.curated_matcher.match(self.retriever.query_vector(text), self.settings.curated_match) \
+                if mode in RETRIEVAL_ARMS else None
+            if match is None:
+                return None
+            item, score = match
+            if item.action == "handoff":
+                reply, refused = handoffs.TOPIC_REPLY.format(contact=contact), True
+            else:
+                reply, sources, model = f"{item.answer} [1]", (item.source(score),), insights.CURATED_MODEL
+        took = time.perf_counter() - started
+        return Answer(text=reply, sources=sources, refused=refused, mode=mode, model=model, latency_s=took,
+                      ttft_s=took, question=text, standalone_question=text)
+
+    def request_handoff(self, conversation_id: str, contact: str, message: str = "", reason: str = "declined") -> int:
+        """Queue the conversation for a person with the customer's contact (stored first); when a webhook is
+        set, the background loop POSTs it to the helpdesk at once and retries until it is accepted."""
+        try:
+            handoff_id = handoffs.create(self.engine, self.settings, conversations.check_id(conversation_id),
+                                         contact, message, reason)
+        except ValueError as exc:
+            raise ServiceError(str(exc)) from exc
+        if self.settings.handoff_webhook_url:
+            self.start_background()
+            self._wake.set()
+        return handoff_id
+
+    def handoffs(self, status: str | None = None) -> list[handoffs.Handoff]:
+        return handoffs.listing(self.engine, status)
+
+    def handoff_attempts(self, handoff_id: int) -> list[handoffs.Attempt]:
+        return handoffs.attempts(self.engine, handoff_id)
+
+    def handoff_payload(self, handoff_id: int) -> dict:
+        """What the helpdesk receives for a hand-off (contact, message, whole conversation with sources)."""
+        return handoffs.payload(self.engine, handoff_id)
+
+    def set_handoff_status(self, handoff_id: int, status: str) -> bool:
+        return handoffs.set_status(self.engine, handoff_id, status)
+
+    def send_handoff_again(self, handoff_id: int) -> None:
+        handoffs.retry_now(self.engine, handoff_id)
+        self._wake.set()
+
+    def deliver_handoffs(self) -> tuple[int, int]:
+        """Send the due hand-offs now: (delivered, failed attempts)."""
+        with self._delivery_lock:
+            return handoffs.deliver_due(self.engine, self.settings)
+
+    def start_background(self) -> None:
+        """Start (once) the loop that delivers due hand-offs every few seconds (so hand-offs stored while the
+        helpdesk or this server was down are sent) and deletes expired conversations daily."""
+        with self._model_lock:
+            if self._background is not None:
+                return
+            self._background = threading.Thread(target=self._background_loop, name="support-loop", daemon=True)
+        self._background.start()
+
+    def stop_background(self) -> None:
+        self._stop.set()
+        self._wake.set()
+
+    def _background_loop(self) -> None:
+        import logging
+
+        log = logging.getLogger(__name__)
+        purged_at = 0.0
+        while not self._stop.is_set():
+            try:
+                if self.settings.handoff_webhook_url:
+                    self.deliver_handoffs()
+                if self.settings.retain_days and time.time() - purged_at > 86400:
+                    self.purge_conversations()
+                    purged_at = time.time()
+            except Exception:  # a database hiccup must not end the loop
+                log.exception("support loop")
+            self._wake.wait(min(5.0, self.settings.handoff_retry_s))
+            self._wake.clear()
+
+    def add_curated(self, question: str, answer_text: str = "", action: str = "answer") -> curated.Curated:
+        """Store a curated answer (indexed at once as a KB document of kind curated) or a topic that always
+        hands off."""
+        try:
+            return curated.add(self.engine, self.ingestor, question, answer_text, action)
+        except ValueError as exc:
+            raise ServiceError(str(exc)) from exc
+
+    def curated_answers(self) -> list[curated.Curated]:
+        return curated.listing(self.engine)
+
+    def delete_curated(self, curated_id: int) -> bool:
+        return curated.remove(self.engine, self.ingestor, curated_id)
+
+    def insights(self, days: int = 30) -> insights.Insights:
+        """The Insights page's figures for the last `days` days (chatbot/insights.py)."""
+        items, vectors = self.curated_matcher.items()
+        known = [(c.question, v) for c, v in zip(items, vectors, strict=True)]
+        return insights.build(self.engine, self.embeddings.embed_documents, self.settings.embedding_model, days,
+                              similarity=self.settings.gap_similarity, curated=known,
+                              curated_match=self.settings.curated_match)
+
+    def delete_conversation(self, conversation_id: str) -> bool:
+        """Delete one conversation with its hand-offs and the contact left in them."""
+        return retention.delete_conversations(self.engine, [conversation_id]) > 0
+
+    def purge_conversations(self) -> int:
+        """Delete conversations older than CHATBOT_RETAIN_DAYS (none when it is unset)."""
+        return retention.purge(self.engine, self.settings.retain_days) if self.settings.retain_days else 0
+
+    def export_conversations(self, out_dir: Path, fmt: str = "jsonl") -> tuple[Path, Path, int, int]:
+        """conversations.<fmt> and handoffs.<fmt> (jsonl or csv) in out_dir."""
+        return retention.export(self.engine, out_dir, fmt)
+
     # --- conversations -----------------------------------------------------------------------
     def record_turn(self, conversation_id: str, answers: Sequence[Answer]) -> None:
         """Record a question and its answers (one per arm side by side) in a conversation; the chat
@@ -331,6 +475,11 @@ def make_service(settings: Settings | None = None, chat_model: BaseChatModel | N
     """Build the service; pass already-loaded models to share them between services (tests, evaluation)."""
     return Service(settings or Settings(), chat_model=chat_model, embeddings=embeddings)
 
+
+def _reply_events(reply: Answer) -> list[StreamEvent]:
+    """A ready answer as the events of a stream."""
+    return [StreamEvent("sources", sources=reply.sources), StreamEvent("token", token=reply.text),
+            StreamEvent("done", answer=reply)]
 
 def _final(events: Iterable[StreamEvent]) -> Answer:
     """The answer a stream ends with."""

@@ -29,6 +29,7 @@ from pathlib import Path
 from chatbot import admin
 from chatbot.cli import evaluation as eval_cli
 from chatbot.cli import finetune as finetune_cli
+from chatbot.cli import support as support_cli
 from chatbot.config import Settings
 from chatbot.types import ARMS
 
@@ -263,6 +264,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     finetune_cli.add_parser(sub)
     eval_cli.add_parser(sub)
+    support_cli.add_parsers(sub)
 
     database = sub.add_parser("db", help="database maintenance").add_subparsers(dest="action", required=True)
     p = database.add_parser("upgrade", help="apply pending migrations (every start does this too)")
