@@ -20,6 +20,7 @@ from chatbot.ui.components import (
     render_meta,
     render_sources,
 )
+from chatbot.ui.handoff_form import handoff_form
 from chatbot.ui.state import client_key, get_service, question_limits
 
 log = logging.getLogger(__name__)
@@ -77,6 +78,8 @@ def render_answer(answer: Answer, key: str, comparison_id: str | None = None) ->
     render_meta(answer)
     if answer.refused:
         render_handoff(service.settings.support_contact)
+    if answer.refused or service.wants_person(answer.question):
+        handoff_form(service, answer, st.session_state["conversation_id"], key)
     left, right = st.columns([1, 3])
     with left:
         st.feedback("thumbs", key=f"thumbs-{key}", on_change=save_rating, args=(key, answer, comparison_id))
