@@ -28,7 +28,7 @@ $(STAMP): pyproject.toml Makefile
 	touch $(STAMP)
 
 run: setup
-	$(BIN)/chatbot serve
+	$(BIN)/chatbot serve --api 8000   # the web app on :8501 and the HTTP API + widget on :8000
 
 # Both tiers: the fast one (fake models) and the real-model tests marked slow.
 test: lint

@@ -3,11 +3,12 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PACKAGED_EMBEDDINGS = "packaged:all-minilm-l6-v2"
 # The default answer model: on the unseen-document check it answers far more questions right than the 0.5B
@@ -198,7 +199,30 @@ class Settings(BaseSettings):
         description="Where the bot sends customers when it hands off to a human.",
     )
     admin_password: SecretStr | None = Field(
-        default=None, description="Password for the admin pages; unset means admin pages are open (dev only)."
+        default=None, description="Password for the admin pages, the admin commands and the API's admin scope. "
+        "Unset: the first start generates one into HOME/admin-password (owner-only) and prints it once "
+        "(chatbot/admin.py); CHATBOT_ADMIN_OPEN opens admin to everyone instead.",
+    )
+    admin_open: bool = Field(
+        default=False, description="Open the admin pages, admin commands and the API's admin routes to anyone "
+        "who reaches them, with no password (development and tests only). Off: admin needs the password.",
+    )
+
+    # --- the HTTP API (chatbot/api/) ---------------------------------------------------------
+    api_allowed_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Web origins (scheme://host[:port]) whose pages may call the API from "
+        "a browser (CORS), e.g. the sites embedding the widget; JSON list or comma-separated. Empty: none.",
+    )
+    api_key_rate_per_minute: int = Field(
+        default=30, ge=1, description="Requests per minute a new API key may make (its own limit, set per key "
+        "at creation; the per-client limit CHATBOT_QUESTIONS_PER_MINUTE applies as well).",
+    )
+    api_max_body_kb: int = Field(
+        default=64, ge=1, description="Largest API request body, in KiB, except document uploads (which are "
+        "limited by CHATBOT_MAX_UPLOAD_MB); larger requests get 413.",
+    )
+    api_max_messages: int = Field(
+        default=50, ge=1, description="Most messages one chat completion request may carry (the history).",
     )
 
     @field_validator("admin_password")
@@ -207,6 +231,15 @@ class Settings(BaseSettings):
         if value is not None and not value.get_secret_value().strip():
             raise ValueError("set but empty: set a password, or unset the variable to "
                              "leave the admin pages open (development only)")
+        return value
+
+    @field_validator("api_allowed_origins", mode="before")
+    @classmethod
+    def _origins_list(cls, value: object) -> object:
+        """Accept "https://a.example, https://b.example" as well as a JSON list."""
+        if isinstance(value, str):
+            items = json.loads(value) if value.lstrip().startswith("[") else value.split(",")
+            return [str(o).strip().rstrip("/") for o in items if str(o).strip()]
         return value
 
     @property

@@ -16,7 +16,7 @@ from typing import Any
 from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import BaseChatModel
 
-from chatbot import conversations, curated, feedback, handoffs, insights, jobs, retention
+from chatbot import apikeys, conversations, curated, feedback, handoffs, insights, jobs, retention
 from chatbot.config import Settings
 from chatbot.db import open_database
 from chatbot.finetune import registry
@@ -325,6 +325,29 @@ class Service:
         """`stream_compare`, waited for: every arm's answer (the first failure raises)."""
         streams = self.stream_compare(question, arms, history, conversation_id)
         return Comparison(question=question, answers=tuple(_final(events) for _, events in streams))
+
+    # --- API keys (chatbot/apikeys.py) --------------------------------------------------------
+    def create_api_key(self, name: str, scope: apikeys.Scope = "chat",
+                       rate_per_minute: int | None = None) -> tuple[str, apikeys.ApiKey]:
+        """A new API key: (the key, shown only now, and its record)."""
+        return apikeys.create(self.engine, name, scope, rate_per_minute or self.settings.api_key_rate_per_minute)
+
+    def api_keys(self, include_revoked: bool = True) -> list[apikeys.ApiKey]:
+        return apikeys.list_keys(self.engine, include_revoked)
+
+    def revoke_api_key(self, which: str | int) -> apikeys.ApiKey | None:
+        return apikeys.revoke(self.engine, which)
+
+    def verify_api_key(self, presented: str) -> apikeys.ApiKey | None:
+        return apikeys.verify(self.engine, presented)
+
+    def article(self, doc_id: str) -> tuple[DocInfo, list[Chunk]] | None:
+        """An indexed document and its current chunks in order (the API's read-only article view)."""
+        info = self.store.get(doc_id)
+        if info is None:
+            return None
+        chunks = self.store.chunks_by_id([cid for cid, _, _ in self.store.doc_chunks(doc_id)])
+        return info, sorted(chunks.values(), key=lambda c: c.index)
 
     # --- the support team's loop (chatbot/curated.py, handoffs.py, insights.py, retention.py) -------------
     def wants_person(self, question: str) -> bool:

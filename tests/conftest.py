@@ -108,10 +108,12 @@ def store_service(settings, embeddings):
 
 @contextlib.contextmanager
 def app_environment(tmp_path: Path, monkeypatch, docs: dict[str, bytes], max_new_tokens: int = 32,
-                    prepare=None) -> Iterator[Settings]:
+                    prepare=None, admin_open: bool = True) -> Iterator[Settings]:
     """A fresh home whose sample KB holds `docs`, configured through CHATBOT_* variables like production,
     with Streamlit's resource cache cleared before and after (the app's service is cached per process).
-    `prepare(settings)` runs before the app starts (e.g. to register a model)."""
+    `prepare(settings)` runs before the app starts (e.g. to register a model). `admin_open`: the admin pages
+    are open (CHATBOT_ADMIN_OPEN; a set CHATBOT_ADMIN_PASSWORD still wins); false is production's default,
+    a generated password (chatbot/admin.py)."""
     import streamlit as st
 
     kb = tmp_path / "kb"
@@ -123,7 +125,7 @@ def app_environment(tmp_path: Path, monkeypatch, docs: dict[str, bytes], max_new
         prepare(settings)
     for key, value in {"HOME": settings.home, "KB_DIR": kb, "CHAT_MODEL": settings.chat_model,
                        "MAX_NEW_TOKENS": max_new_tokens, "VERIFY_ANSWERS": settings.verify_answers,
-                       "ANSWER_STYLE": settings.answer_style}.items():
+                       "ANSWER_STYLE": settings.answer_style, "ADMIN_OPEN": admin_open}.items():
         monkeypatch.setenv(f"CHATBOT_{key}", str(value))
     st.cache_resource.clear()
     try:

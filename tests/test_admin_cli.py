@@ -1,9 +1,11 @@
-"""Admin CLI actions need the admin password when one is set (the admin pages' rule), and stay open
-when it is unset."""
+"""Admin CLI actions need the admin password when one is set (the admin pages' rule); when it is unset the
+password is the generated one in CHATBOT_HOME, and a caller who can read it (the installation's owner) passes;
+CHATBOT_ADMIN_OPEN opens them to everyone."""
 
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 from pydantic import SecretStr
@@ -25,7 +27,7 @@ def home(tmp_path, monkeypatch, embeddings):
     service.engine.dispose()
     monkeypatch.setenv("CHATBOT_HOME", str(settings.home))
     monkeypatch.setenv("CHATBOT_KB_DIR", str(settings.kb_dir))
-    for name in ("CHATBOT_ADMIN_PASSWORD", "CHATBOT_ADMIN_TOKEN", "CHATBOT_DATABASE_URL"):
+    for name in ("CHATBOT_ADMIN_PASSWORD", "CHATBOT_ADMIN_TOKEN", "CHATBOT_DATABASE_URL", "CHATBOT_ADMIN_OPEN"):
         monkeypatch.delenv(name, raising=False)
     return settings
 
@@ -71,9 +73,18 @@ def test_password_file_and_other_admin_commands(home, monkeypatch, capsys, tmp_p
     assert "cannot read the password file" in capsys.readouterr().err
 
 
-def test_open_without_a_password_and_prompt_on_a_terminal(home, capsys):
-    assert main(["docs", "delete", "no-such-doc"]) == 1  # allowed, like the admin pages: just not found
+def test_the_owner_passes_with_the_generated_password_and_prompt_on_a_terminal(home, capsys):
+    assert main(["docs", "delete", "no-such-doc"]) == 1  # allowed (reads HOME/admin-password): just not found
     assert "no document" in capsys.readouterr().err
+    assert admin.password_path(home).is_file()
+    (home.home / admin.PASSWORD_FILE).chmod(0o000)  # someone who cannot read it is not the owner (unless root)
+    try:
+        if os.geteuid() != 0:
+            with pytest.raises(admin.AdminRefused, match="cannot read"):
+                admin.authorize(home, environ={}, interactive=False)
+    finally:
+        (home.home / admin.PASSWORD_FILE).chmod(0o600)
+    admin.authorize(home.model_copy(update={"admin_open": True}), environ={}, interactive=False)
     settings = home.model_copy(update={"admin_password": SecretStr("s3cret-pw")})
     admin.authorize(settings, environ={}, interactive=True, ask=lambda prompt: "s3cret-pw")
     with pytest.raises(admin.AdminRefused, match="wrong admin password"):

@@ -37,7 +37,8 @@ def app_url(tmp_path):
     port = free_port()
     env = {**os.environ, "CHATBOT_HOME": str(settings.home), "CHATBOT_KB_DIR": str(kb),
            "CHATBOT_CHAT_MODEL": settings.chat_model, "CHATBOT_MAX_NEW_TOKENS": "24",
-           "CHATBOT_VERIFY_ANSWERS": str(settings.verify_answers), "CHATBOT_ANSWER_STYLE": settings.answer_style}
+           "CHATBOT_VERIFY_ANSWERS": str(settings.verify_answers), "CHATBOT_ANSWER_STYLE": settings.answer_style,
+           "CHATBOT_ADMIN_OPEN": "true"}  # the upload below goes through the admin page without signing in
     log = open(tmp_path / "serve.log", "wb")
     proc = subprocess.Popen([sys.executable, "-m", "chatbot.cli", "serve", "--port", str(port), "--address",
                              "127.0.0.1"], env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)

@@ -10,15 +10,19 @@
     chatbot eval --dataset ../shared/eval/emanual_smarttv --arms rag --limit 50
     chatbot feedback export --out exports/
     chatbot db upgrade
-    chatbot serve
+    chatbot serve [--api 8000]
+    chatbot keys create NAME --scope chat ; chatbot keys list ; chatbot keys revoke ID
+    chatbot api --port 8000
 
-Admin actions (ingest, docs delete, finetune, models use/delete, eval, feedback export) need the admin
-password when CHATBOT_ADMIN_PASSWORD is set: CHATBOT_ADMIN_TOKEN, --password-file FILE, or a prompt.
+Admin actions (ingest, docs delete, finetune, models use/delete, eval, feedback export, keys) need the admin
+password when CHATBOT_ADMIN_PASSWORD is set: CHATBOT_ADMIN_TOKEN, --password-file FILE, or a prompt; with the
+generated password (chatbot/admin.py) the user who can read it in CHATBOT_HOME passes.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import math
@@ -27,6 +31,7 @@ import sys
 from pathlib import Path
 
 from chatbot import admin
+from chatbot.cli import api_keys as api_cli
 from chatbot.cli import evaluation as eval_cli
 from chatbot.cli import finetune as finetune_cli
 from chatbot.cli import support as support_cli
@@ -211,6 +216,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
             for r in results:
                 print("  " + r.line())
         del service
+    print(admin.start_message(settings), flush=True)  # the first start generates the admin password
+    if args.api is not None:
+        _start_api_beside(args.address, args.api)
     app = Path(__file__).parent.parent / "ui" / "app.py"
     # Streamlit refuses larger uploads at its endpoint, before they fill memory: the app's own limit
     upload_mb = str(max(1, math.ceil(settings.max_upload_mb)))
@@ -221,6 +229,22 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # Replace this process with Streamlit, so that stopping `chatbot serve` stops the server too.
     os.execv(sys.executable, command)
     return 0  # pragma: no cover - execv does not return
+
+
+def _start_api_beside(address: str, port: int) -> None:
+    """`chatbot serve --api PORT`: the HTTP API (chatbot/api/) in a child process that the kernel stops when
+    this process (Streamlit, after execv) ends. The GGUF weights are memory-mapped, so the two processes share
+    them in the page cache."""
+    import ctypes
+    import signal
+    import subprocess
+
+    def die_with_parent() -> None:  # Linux: PR_SET_PDEATHSIG
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)
+
+    subprocess.Popen(api_cli.api_command(address, port, index=False, announce=False), preexec_fn=die_with_parent)
+    print(f"HTTP API starting on http://{address}:{port}/v1 (widget: /widget.js)", flush=True)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -265,6 +289,7 @@ def build_parser() -> argparse.ArgumentParser:
     finetune_cli.add_parser(sub)
     eval_cli.add_parser(sub)
     support_cli.add_parsers(sub)
+    api_cli.add_parser(sub)
 
     database = sub.add_parser("db", help="database maintenance").add_subparsers(dest="action", required=True)
     p = database.add_parser("upgrade", help="apply pending migrations (every start does this too)")
@@ -274,6 +299,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8501)
     p.add_argument("--address", default="0.0.0.0")
     p.add_argument("--no-index", action="store_true", help="don't index the sample knowledge base")
+    p.add_argument("--api", type=int, nargs="?", const=8000, default=None, metavar="PORT",
+                   help="also serve the HTTP API and widget on PORT (default 8000), same address")
     p.set_defaults(func=cmd_serve)
     return parser
 

@@ -45,15 +45,20 @@ def client_key() -> str:
 
 
 def require_admin() -> bool:
-    """Gate an admin page behind the admin password when one is configured; wrong passwords make the
+    """Gate an admin page behind the admin password (CHATBOT_ADMIN_PASSWORD, else the one generated into
+    HOME/admin-password: chatbot/admin.py); open only with CHATBOT_ADMIN_OPEN. Wrong passwords make the
     client (and, past a limit, everyone) wait longer before the next try."""
-    secret = get_service().settings.admin_password
+    settings = get_service().settings
+    secret = admin.admin_secret(settings)
     if secret is None:
-        st.sidebar.caption("⚠️ Admin pages are open: set CHATBOT_ADMIN_PASSWORD to protect them.")
+        st.sidebar.caption("⚠️ Admin pages are open to everyone (CHATBOT_ADMIN_OPEN): development only.")
         return True
     if st.session_state.get("is_admin"):
         return True
     throttle, client = login_throttle(), client_key()
+    if settings.admin_password is None:
+        st.caption("The admin password was generated at the first start: the server printed it, and keeps it in "
+                   f"CHATBOT_HOME/{admin.PASSWORD_FILE} (or set CHATBOT_ADMIN_PASSWORD).")
     with st.form("admin-login"):
         password = st.text_input("Admin password", type="password")
         if st.form_submit_button("Sign in"):
