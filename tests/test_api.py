@@ -311,3 +311,18 @@ def test_a_fresh_app_asks_for_the_generated_admin_password(tmp_path, monkeypatch
         at.text_input[0].input(admin.password_path(settings).read_text().strip())
         at.button[0].click().run()
         assert at.get("file_uploader") and not at.exception
+
+        at.switch_page("views/api_keys.py").run()  # signed in: the keys page creates, lists and revokes
+        at.text_input[0].input("help-centre widget")
+        at.radio[0].set_value("chat")
+        at.number_input[0].set_value(20)
+        at.button[0].click().run()
+        key = at.code[0].value
+        assert key.startswith(apikeys.KEY_START) and f'data-key="{key}"' in at.code[1].value
+        from chatbot.db import open_database
+
+        engine = open_database(settings.effective_database_url)
+        assert apikeys.verify(engine, key).rate_per_minute == 20
+        at.button(key=f"revoke-{apikeys.list_keys(engine)[0].id}").click().run()
+        assert apikeys.verify(engine, key) is None and not at.exception
+        engine.dispose()

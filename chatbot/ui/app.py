@@ -24,6 +24,7 @@ navigation = st.navigation(
             st.Page(PAGES / "documents.py", title="Documents", icon=":material/library_books:"),
             st.Page(PAGES / "models.py", title="Models", icon=":material/model_training:"),
             st.Page(PAGES / "evaluation.py", title="Evaluation", icon=":material/monitoring:"),
+            st.Page(PAGES / "api_keys.py", title="API keys", icon=":material/key:"),
             st.Page(PAGES / "insights.py", title="Insights", icon=":material/insights:"),
             st.Page(PAGES / "handoffs.py", title="Hand-offs", icon=":material/support_agent:"),
         ],
