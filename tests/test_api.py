@@ -99,6 +99,7 @@ def test_a_two_turn_conversation_and_a_hand_off(api, echo_model):
     handoff = client.chat.completions.create(model="rag", messages=[{"role": "user", "content": "Qzv wibble frob?"}])
     assert handoff.choices[0].message.handoff is True
     assert "support team" in handoff.choices[0].message.content
+    assert handoff.choices[0].message.contact == api["service"].settings.support_contact  # how to reach a person
     streamed = list(client.chat.completions.create(model="rag", stream=True,
                                                    messages=[{"role": "user", "content": "Qzv wibble frob?"}]))
     assert streamed[-1].handoff is True

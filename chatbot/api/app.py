@@ -255,7 +255,7 @@ def create_app(service: Service) -> FastAPI:
         if body.stream:
             return StreamingResponse(
                 _sse(itertools.chain([first], events), completion_id, body.model, conversation_id, base, recent,
-                     slot),
+                     slot, settings.support_contact),
                 media_type="text/event-stream", background=BackgroundTask(slot.release),
                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
         try:
@@ -265,7 +265,8 @@ def create_app(service: Service) -> FastAPI:
         finally:
             slot.release()
         recent.add(completion_id, answer)
-        return JSONResponse(_completion(answer, completion_id, body.model, conversation_id, base))
+        return JSONResponse(_completion(answer, completion_id, body.model, conversation_id, base,
+                                        settings.support_contact))
 
     @app.post("/v1/feedback", summary="Thumbs up or down on an answer (by its completion id).",
               responses=schemas.ERRORS)
@@ -350,9 +351,10 @@ def citations(answer: Answer, base: str) -> list[dict[str, Any]]:
              "snippet": s.snippet, "relevance": round(s.score, 4)} for n, s in enumerate(answer.sources, start=1)]
 
 
-def _completion(answer: Answer, completion_id: str, model: str, conversation_id: str, base: str) -> dict[str, Any]:
+def _completion(answer: Answer, completion_id: str, model: str, conversation_id: str, base: str,
+                contact: str) -> dict[str, Any]:
     message = {"role": "assistant", "content": answer.text, "citations": citations(answer, base),
-               "handoff": answer.refused}
+               "handoff": answer.refused, **({"contact": contact} if answer.refused else {})}
     return {"id": completion_id, "object": "chat.completion", "created": int(time.time()), "model": model,
             "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
             "usage": {"prompt_tokens": 0, "completion_tokens": answer.output_tokens,
@@ -361,7 +363,7 @@ def _completion(answer: Answer, completion_id: str, model: str, conversation_id:
 
 
 def _sse(events: Iterator[StreamEvent], completion_id: str, model: str, conversation_id: str, base: str,
-         recent: RecentAnswers, slot: _Slot) -> Iterator[str]:
+         recent: RecentAnswers, slot: _Slot, contact: str) -> Iterator[str]:
     """The answer as OpenAI's chunks. The streamed contents add up to the final answer: when the service
     rewrites what was streamed (a second look, a hand-off after a decline) the next delta carries the whole new
     text with `"replace": true` (the widget shows it instead; other clients get it appended after a blank
@@ -400,7 +402,7 @@ def _sse(events: Iterator[StreamEvent], completion_id: str, model: str, conversa
                     else:
                         yield chunk({"content": final})
                 yield chunk({}, "stop", citations=citations(answer, base), handoff=answer.refused,
-                            conversation_id=conversation_id,
+                            **({"contact": contact} if answer.refused else {}), conversation_id=conversation_id,
                             usage={"prompt_tokens": 0, "completion_tokens": answer.output_tokens,
                                    "total_tokens": answer.output_tokens})
         yield "data: [DONE]\n\n"

@@ -56,6 +56,7 @@ class AssistantMessage(BaseModel):
     content: str
     citations: list[Citation]
     handoff: bool = Field(description="The bot could not answer from the documents and offers a human.")
+    contact: str | None = Field(default=None, description="With a hand-off: how to reach the support team.")
 
 
 class Choice(BaseModel):

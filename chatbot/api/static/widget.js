@@ -21,7 +21,9 @@
     ":host{all:initial}",
     "*{box-sizing:border-box;font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif}",
     ".launcher{position:fixed;right:20px;bottom:20px;z-index:2147483646;width:56px;height:56px;border-radius:50%;",
-    "border:0;background:#1f5fbf;color:#fff;font-size:26px;line-height:56px;cursor:pointer;box-shadow:0 4px 14px rgba(0,0,0,.3)}",
+    "border:0;background:#1f5fbf;color:#fff;display:flex;align-items:center;justify-content:center;cursor:pointer;",
+    "box-shadow:0 4px 14px rgba(0,0,0,.3)}",
+    ".launcher svg{width:28px;height:28px}",
     ".launcher:focus-visible,button:focus-visible,a:focus-visible,textarea:focus-visible{outline:3px solid #f5a623;outline-offset:2px}",
     ".panel{position:fixed;right:20px;bottom:88px;z-index:2147483647;width:380px;max-width:calc(100vw - 24px);",
     "height:560px;max-height:calc(100vh - 110px);display:flex;flex-direction:column;background:#fff;color:#1f2933;",
@@ -36,12 +38,15 @@
     ".bot{align-self:flex-start;background:#fff;border:1px solid #d8dee4}",
     ".bot.handoff{border-color:#d9822b;background:#fff8ef}",
     ".status{font-size:13px;color:#52606d;font-style:italic}",
+    ".contact{margin-top:6px;font-size:14px;font-weight:600}",
     ".tag{display:inline-block;margin-bottom:4px;font-size:12px;font-weight:600;color:#a15c07}",
     ".sources{margin:8px 0 0;padding:6px 0 0 0;border-top:1px solid #e4e7eb;list-style:none;font-size:13px;white-space:normal}",
     ".sources li{margin:2px 0}",
     ".sources a{color:#1f5fbf}",
     ".rate{margin-top:6px;display:flex;gap:6px}",
-    ".rate button{border:1px solid #cbd2d9;background:#fff;border-radius:6px;cursor:pointer;font-size:14px;padding:2px 8px}",
+    ".rate button{border:1px solid #cbd2d9;background:#fff;color:#52606d;border-radius:6px;cursor:pointer;padding:3px 8px;",
+    "display:flex;align-items:center}",
+    ".rate svg{width:16px;height:16px}",
     ".rate button[aria-pressed=true]{background:#e3ecfa;border-color:#1f5fbf}",
     ".error{align-self:center;color:#9b1c1c;font-size:13px}",
     "form{display:flex;gap:8px;padding:10px;border-top:1px solid #e4e7eb;background:#fff}",
@@ -53,13 +58,21 @@
     ".launcher{right:14px;bottom:14px}}"
   ].join("");
 
+  function icon(path, flip) {
+    return '<svg viewBox="0 0 24 24" width="20" height="20" aria-hidden="true" focusable="false"' +
+      (flip ? ' style="transform:rotate(180deg)"' : "") + '><path fill="currentColor" d="' + path + '"/></svg>';
+  }
+  var ICON_CHAT = icon("M20 2H4c-1.1 0-2 .9-2 2v18l4-4h14c1.1 0 2-.9 2-2V4c0-1.1-.9-2-2-2z");
+  var THUMB = "M1 21h4V9H1v12zm22-11c0-1.1-.9-2-2-2h-6.31l.95-4.57.03-.32c0-.41-.17-.79-.44-1.06L14.17 1 7.59 " +
+    "7.59C7.22 7.95 7 8.45 7 9v10c0 1.1.9 2 2 2h9c.83 0 1.54-.5 1.84-1.22l3.02-7.05c.09-.23.14-.47.14-.73v-2z";
+
   var host = document.createElement("div");
   host.setAttribute("data-support-chat", "");
   var root = host.attachShadow({ mode: "open" });
   root.innerHTML =
     "<style>" + CSS + "</style>" +
     '<button class="launcher" type="button" aria-haspopup="dialog" aria-expanded="false" aria-label="Open support chat">' +
-    "&#128172;</button>" +
+    ICON_CHAT + "</button>" +
     '<section class="panel" role="dialog" aria-modal="false" hidden>' +
     '<header><h2 class="title"></h2><button class="close" type="button" aria-label="Close chat">&times;</button></header>' +
     '<div class="log" role="log" aria-live="polite" aria-relevant="additions text"></div>' +
@@ -176,6 +189,7 @@
       if (chunk.handoff) {
         bubble.classList.add("handoff");
         bubble.insertBefore(el("div", "tag", "Our support team can help with this"), text);
+        if (chunk.contact) bubble.appendChild(el("div", "contact", "Contact: " + chunk.contact));
       }
       var cites = chunk.citations || [];
       if (cites.length) {
@@ -197,8 +211,9 @@
 
   function rating(id) {
     var box = el("div", "rate");
-    [[1, "\uD83D\uDC4D", "Helpful"], [-1, "\uD83D\uDC4E", "Not helpful"]].forEach(function (r) {
-      var b = el("button", null, r[1]);
+    [[1, false, "Helpful"], [-1, true, "Not helpful"]].forEach(function (r) {
+      var b = el("button");
+      b.innerHTML = icon(THUMB, r[1]);
       b.type = "button"; b.setAttribute("aria-label", r[2]); b.setAttribute("aria-pressed", "false");
       b.addEventListener("click", function () {
         box.querySelectorAll("button").forEach(function (o) { o.setAttribute("aria-pressed", "false"); });
