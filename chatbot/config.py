@@ -103,6 +103,13 @@ class Settings(BaseSettings):
         le=1.0,
         description="Refuse when the best chunk's cosine similarity to the question is below this.",
     )
+    min_sentence_relevance: float = Field(
+        default=0.45,
+        ge=0.0,
+        le=1.0,
+        description="...unless one sentence or table row of the retrieved chunks is at least this similar (a long "
+        "table's chunk scores low as a whole although one row answers).",
+    )
     refuse: bool = Field(
         default=True,
         description="Decline and offer a human when retrieval finds nothing relevant or the model says the "

@@ -67,11 +67,14 @@ class Answerer:
     def relevant(self, question: str, sources: Sequence, texts: Sequence[str]) -> bool:
         """Whether retrieval found something worth answering from: a chunk at least `min_relevance`
         similar to the question, or one naming the same code (E-104) — the embedding model knows
-        English only, so "Was bedeutet E-104?" scores low on similarity yet names the right document."""
+        English only, so "Was bedeutet E-104?" scores low on similarity yet names the right document —, or
+        one sentence or table row `min_sentence_relevance` similar (a long table scores low as a whole)."""
         if max((s.score for s in sources), default=0.0) >= self.settings.min_relevance:
             return True
         asked = codes(question)
-        return bool(asked) and any(asked & codes(text) for text in texts)
+        if asked and any(asked & codes(text) for text in texts):
+            return True
+        return self.selector.best_similarity(question, texts) >= self.settings.min_sentence_relevance
 
     def covers(self, question: str) -> bool:
         """Whether the knowledge base names every model number and code the question names: "the warranty
@@ -147,7 +150,7 @@ class Answerer:
             yield StreamEvent("status", token="Checking the answer against the documents…")
         if in_doc_words and not prompts.is_refusal(text):
             # each sentence is shown as the document sentence that states it, whole (or dropped when none does)
-            text = verify.in_document_words(text, texts).text
+            text = verify.in_document_words(text, texts, question=prepared["standalone"]).text
         elif refuse and retrieves and not prompts.is_refusal(text):
             # a figure stated in no document is a guess: drop its sentence (an answer left empty declines)
             text = grounding.drop_unsupported(text, [*texts, question])

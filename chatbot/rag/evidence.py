@@ -49,8 +49,7 @@ def units(text: str, chunk: int = 0) -> tuple[str, list[Unit]]:
     head, _, body = text.partition("\n")
     found: list[Unit] = []
     table_head = ""
-    for number, raw in enumerate(body.splitlines()):
-        line = raw.strip()
+    for number, (_, line) in enumerate(unwrapped(body.splitlines())):  # numbered by logical line
         if not line or _TABLE_RULE.match(line) and "-" in line:
             continue
         if line.startswith("|"):
@@ -67,6 +66,39 @@ def units(text: str, chunk: int = 0) -> tuple[str, list[Unit]]:
             if sentence.strip():
                 found.append(Unit(chunk, number, sentence.strip()))
     return head, found
+
+
+# A line this long that ends without a sentence's end was wrapped at the page's width (PDF text, HTML source,
+# hard-wrapped Markdown or plain text): the next line continues its sentence.
+WRAPPED_LINE_CHARS = 40
+_NEW_ITEM = re.compile(r"^(?:[-*•#|>]|\d+[.)]\s|[A-Z][\w ]{0,20}:\s)")
+
+
+def unwrapped(lines: Sequence[str]) -> list[tuple[int, str]]:
+    """(number of the first line, text) of each logical line: a line continuing a wrapped sentence is
+    joined to it, so "covered for" / "5 years." is one sentence, not two half-statements. A line that starts a
+    list item, a table row, a heading or a "Label: value" line is never joined.
+
+    >>> unwrapped(["The Duo's steam boiler, unlike the rest of the machine, is covered for", "5 years.", "",
+    ...            "Contact support", "Call us on 555 0101."])
+    [(0, "The Duo's steam boiler, unlike the rest of the machine, is covered for 5 years."), \
+(3, 'Contact support'), (4, 'Call us on 555 0101.')]
+    """
+    out: list[tuple[int, str]] = []
+    joinable = False
+    for number, raw in enumerate(lines):
+        line = raw.strip()
+        if not line:
+            joinable = False
+            continue
+        if joinable and not _NEW_ITEM.match(line):
+            out[-1] = (out[-1][0], f"{out[-1][1]} {line}")
+        else:
+            out.append((number, line))
+        last = out[-1][1]
+        joinable = (len(raw.rstrip()) >= WRAPPED_LINE_CHARS and not last.endswith((".", "!", "?", ":", ";"))
+                    and " | " not in last and not last.startswith("|"))
+    return out
 
 
 class ExcerptSelector:
@@ -91,6 +123,13 @@ class ExcerptSelector:
         cosine = self._vectors([f"{u.lead} {u.text}".strip() for u in found]) @ qvec
         return [0.5 * float(c) + 0.5 * sum(asked.get(t, 0.0) for t in set(tokenize(f"{u.lead} {u.text}"))) / weight
                 for u, c in zip(found, cosine, strict=True)]
+
+    def best_similarity(self, question: str, texts: Sequence[str]) -> float:
+        """The highest cosine similarity of any unit of `texts` to the question (0 when there is none)."""
+        found = [u for index, text in enumerate(texts) for u in units(text, index)[1]]
+        if not found:
+            return 0.0
+        return float(np.max(self._vectors([f"{u.lead} {u.text}".strip() for u in found]) @ self.query_vector(question)))
 
     def select(self, question: str, texts: Sequence[str], budget: int) -> list[str]:
         """One excerpt per chunk ("" for a chunk with nothing kept), together at most `budget`

@@ -197,16 +197,53 @@ def document_sentences(text: str) -> list[str]:
     return [unit.text for unit in units(text)[1]]
 
 
-def _support(sentence: str, candidate: str) -> float:
+# Words a model uses to talk about its sources, not about the customer's case ("According to document [2], …").
+_META = frozenset(tokenize("according document documents doc source sources text context provided state states "
+                           "stated mention mentions mentioned found information answer question"))
+
+
+def _statement_words(sentence: str) -> set[str]:
+    return grounding.content_tokens(sentence) - _META
+
+
+def _support(sentence: str, candidate: str, context: frozenset[str] = frozenset()) -> float:
     """How well one document sentence supports one answer sentence: the share of the answer sentence's content
-    words it holds, or 0 when the answer states a figure it does not."""
-    words = grounding.content_tokens(sentence)
+    words it holds, or 0 when the answer states a figure it does not. `context`: words that count as held
+    although the candidate lacks them (the customer's own words that the candidate's chunk also uses: "price
+    to fix" for a table row "Repair: Paper pickup roller | LX340: $45" under "Out-of-warranty repair prices").
+
+    >>> row = "Repair: Pickup roller | LX340: $45"
+    >>> round(_support("To fix the LX340 pickup roller costs $45.", row), 2)
+    0.67
+    >>> _support("To fix the LX340 pickup roller costs $45.", row, frozenset({"fix", "cost"}))
+    1.0
+    >>> _support("It costs $49 [1].", "Repair: Pickup roller | LX340: $45")
+    0.0
+    """
+    words = _statement_words(sentence)
     if not words or grounding.unsupported_figures(sentence, [candidate]):
         return 0.0
-    return len(words & grounding.content_tokens(candidate)) / len(words)
+    return len(words & (grounding.content_tokens(candidate) | context)) / len(words)
 
 
-def in_document_words(answer: str, texts: Sequence[str], min_support: float = MIN_SUPPORT) -> Checked:
+def about_another(sentence: str, question: str) -> bool:
+    """Whether a document sentence names model numbers or codes and none of those the customer named: it is
+    about a sibling product ("The LX360's drum lasts 30,000 pages" for a question about the LX340).
+
+    >>> about_another("The LX360's DR-36 drum lasts about 30,000 pages.", "how long does the lx340 drum last")
+    True
+    >>> about_another("Repair: Pickup roller | LX340: $45 | LX360: $45", "pickup roller on the lx340?")
+    False
+    >>> about_another("The LX360's drum lasts 30,000 pages.", "how long does the drum last")
+    False
+    """
+    asked = identifiers(question)
+    named = identifiers(sentence)
+    return bool(asked and named) and not asked & named
+
+
+def in_document_words(answer: str, texts: Sequence[str], min_support: float = MIN_SUPPORT,
+                      question: str = "") -> Checked:
     """The answer shown in the documents' own words: each sentence of the model's answer is replaced by the
     document sentence (or table row) that supports it best, cited with the number of the text that holds it —
     so its conditions ("if it arrived defective") and the product it is about come with it; a sentence that
@@ -219,28 +256,44 @@ def in_document_words(answer: str, texts: Sequence[str], min_support: float = MI
     >>> in_document_words("2. [1]", ["Steps\\n1. Unplug it. 2. Wait."]).text  # a list number is no statement
     ''
     """
-    candidates = [[c for c in document_sentences(t) if re.search(r"[^\W\d_]", c)] for t in texts]
+    candidates = [_with_pairs([c for c in document_sentences(t) if re.search(r"[^\W\d_]", c)
+                               and not (question and about_another(c, question))]) for t in texts]
+    asked = grounding.content_tokens(question)
+    context = [frozenset(asked & grounding.content_tokens(t)) for t in texts]  # the customer's words its chunk uses
     kept: list[str] = []
     dropped: list[tuple[str, str]] = []
     for sentence in _sentences(answer):
-        if not re.search(r"[^\W\d_]", strip_citations(sentence)):  # "2." (a list number split off): no statement
-            continue
+        if not _statement_words(sentence) or not re.search(r"[^\W\d_]", strip_citations(sentence)):
+            continue  # "2." (a list number split off), "This is found in document [1].": no statement
         cited = [n - 1 for n in cited_numbers(sentence, len(texts))]
         order = cited + [i for i in range(len(texts)) if i not in cited]
-        scored = [(_support(sentence, candidate), -rank, i, candidate) for rank, i in enumerate(order)
-                  for candidate in candidates[i]]
+        scored = [(_support(sentence, candidate, context[i]), -rank, single, i, candidate)
+                  for rank, i in enumerate(order) for candidate, single in candidates[i]]
         # the cited document's best sentence when it supports the answer (small models cite the right document
         # more often than another document's sentence happens to share more words), else the best of all
-        best = max((x for x in scored if x[2] in cited and x[0] >= min_support), default=None) or max(
+        best = max((x for x in scored if x[3] in cited and x[0] >= min_support), default=None) or max(
             scored, default=None)
         if best is None or best[0] < min_support:
             dropped.append((sentence, "no sentence of the documents states it"))
             continue
-        shown = f"{_LEAD.sub('', best[3])} [{best[2] + 1}]"
+        shown = f"{best[4]} [{best[3] + 1}]"
         if shown not in kept:
             kept.append(shown)
     joiner = "\n\n" if any(" | " in k for k in kept) else " "
     return Checked(joiner.join(kept), dropped)
+
+
+def _with_pairs(sentences: Sequence[str]) -> list[tuple[str, int]]:
+    """(text, 1) for each sentence, then (text, 0) for each two neighbours together: an answer sentence may
+    join a condition and its consequence that the document states in two ("Register within 60 days and we add
+    a year. A registered LX360 is covered for 3."). A single sentence is preferred when it supports as well.
+
+    >>> _with_pairs(["- A.", "B."])
+    [('A.', 1), ('B.', 1), ('A. B.', 0)]
+    """
+    clean = [_LEAD.sub("", s) for s in sentences]
+    return [(s, 1) for s in clean] + [(f"{a} {b}", 0) for a, b in zip(clean, clean[1:])
+                                      if not (" | " in a and " | " in b)]  # a table row is whole: not two
 
 
 def has_statement(text: str) -> bool:
