@@ -122,6 +122,55 @@ def test_an_answer_is_shown_in_the_documents_words_with_its_condition(tmp_path, 
     assert service.ask("who pays the return shipping for a defective grinder?").refused  # in no document
 
 
+WRAPPED = b"""Caldera machines: warranty
+
+All Caldera products have a 2-year warranty from the date of purchase. The Duo's steam boiler is covered for
+5 years. The warranty does not cover seals, gaskets and shower screens (wear parts), or damage from
+limescale when the machine has not been descaled as recommended.
+
+The Uno uses the DR-1 drum. The Duo's DR-2 drum lasts about 30,000 shots.
+"""
+
+
+def test_a_sentence_wrapped_across_lines_supports_the_answer_it_states(tmp_path, embeddings):
+    # PDF and HTML text is cut at the page width: "covered for" / "5 years." is one sentence of the document
+    reply = "The warranty on the steam boiler in the Duo is 5 years [1]."
+    service, _ = checked_service(tmp_path, embeddings, [reply], answer_style="document")
+    service.ingest_bytes("caldera.txt", WRAPPED)
+    answer = service.ask("how long is the warranty on the steam boiler in the duo")
+    assert not answer.refused and answer.text == "The Duo's steam boiler is covered for 5 years. [1]"
+
+
+def test_a_document_sentence_about_a_sibling_model_is_not_shown(tmp_path, embeddings):
+    service, _ = checked_service(tmp_path, embeddings, ["The drum lasts about 30,000 shots [1]."],
+                                 answer_style="document")
+    service.ingest_bytes("caldera.txt", WRAPPED)
+    assert service.ask("how many shots does the DR-1 drum last").refused  # 30,000 is the DR-2's
+
+
+def test_each_clause_of_a_merged_sentence_is_checked_on_its_own():
+    texts = ["Fees > Exit\nIf you cancel before the term ends, an exit fee of $99 applies. The exit fee is waived "
+             "if you move more than 25 km from every club."]
+    shown = verify.in_document_words("The exit fee is $99 if you cancel early, and it is waived if you move "
+                                     "more than 25 km away [1].", texts, question="will i pay the exit fee")
+    assert shown.text == ("If you cancel before the term ends, an exit fee of $99 applies. [1] The exit fee is "
+                          "waived if you move more than 25 km from every club. [1]")
+
+
+def test_one_table_row_close_to_the_question_passes_the_relevance_gate(tmp_path, embeddings):
+    rows = "\n".join(f"Item: {name} | Charge: {price}" for name, price in [
+        ("SIM replacement", "£5"), ("Late payment", "£7.50"), ("Paper bill", "£1.50 a month, free over 75"),
+        ("Itemised bill", "£2"), ("Number transfer", "free"), ("Roaming outside Europe", "£6 a day"),
+        ("Spending cap change", "free"), ("Engineer visit", "£45"), ("Returned payment", "£10")])
+    question = "my dad is 78 and insists on paper bills, is there a monthly charge for them?"
+    for by_row in (True, False):
+        service, _ = checked_service(tmp_path / str(by_row), embeddings, ["Paper bills are free over 75 [1]."],
+                                     min_relevance=0.35, min_sentence_relevance=0.45 if by_row else 1.0)
+        service.ingest_bytes("charges.txt", f"Extra charges\n\n{rows}\n".encode())
+        assert max(s.score for s in service.search(question, 4)) < service.settings.min_relevance  # as a whole
+        assert service.ask(question).refused is not by_row
+
+
 def test_a_follow_up_whose_referent_is_in_the_earlier_answer_carries_it(tmp_path, embeddings):
     service, model = checked_service(tmp_path, embeddings, ["How much is a repair quote?", "I don't know."])
     service.ingest_bytes("returns.md", RETURNS)

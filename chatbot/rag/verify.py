@@ -45,6 +45,8 @@ _NOT_NAMES = frozenset(
 # An answer sentence is shown in a document's words only when one document sentence holds at least this share of
 # its content words (and every figure it states).
 MIN_SUPPORT = 0.5
+# ...and at least this share without the words its context lends (the customer's, the section title's).
+MIN_OWN_SUPPORT = 0.34
 _LEAD = re.compile(r"^\s*(?:[-*•]\s+|\d+[.)]\s+|[QA]:\s+)")  # a list mark or an FAQ's "A:" before a sentence
 CHECK_QUESTION = (
     'Check one sentence of your answer: "{sentence}"\n'
@@ -116,6 +118,27 @@ class Checked:
 
 def _sentences(answer: str) -> list[str]:
     return [s for s in split_sentences(answer.strip()) if s.strip()]
+
+
+_CLAUSE_BREAK = re.compile(r"(?:,\s+(?:and|but|while|whereas)|;)\s+(?=\w)")
+
+
+def clauses(sentence: str) -> list[str]:
+    """A long answer sentence that joins statements ("…, and …", "…; …") as its parts, each checked on its own
+    (a model merges two or three document sentences into one); the sentence's citations go with each part.
+    Parts under four words stay joined.
+
+    >>> clauses("The exit fee is $99 if you cancel early, and it is waived if you move away [1].")
+    ['The exit fee is $99 if you cancel early [1].', 'it is waived if you move away [1].']
+    >>> clauses("Bread, and butter [2].")
+    ['Bread, and butter [2].']
+    """
+    parts = _CLAUSE_BREAK.split(sentence)
+    if len(parts) < 2 or any(len(_WORD.findall(p)) < 4 for p in parts):
+        return [sentence]
+    marks = "".join(f" {m.group()}" for m in CITATION.finditer(sentence))
+    bare = [" ".join(strip_citations(p).split()).rstrip(" .") for p in parts]
+    return [f"{p}{marks}." for p in bare]
 
 
 def check_entities(answer: str, question: str, texts: Sequence[str], doc_ids: Sequence[str],
@@ -198,7 +221,7 @@ def document_sentences(text: str) -> list[str]:
 
 
 # Words a model uses to talk about its sources, not about the customer's case ("According to document [2], …").
-_META = frozenset(tokenize("according document documents doc source sources text context provided state states "
+_META = frozenset(tokenize("yes according document documents doc source sources text context provided state states "
                            "stated mention mentions mentioned found information answer question"))
 
 
@@ -217,13 +240,16 @@ def _support(sentence: str, candidate: str, context: frozenset[str] = frozenset(
     0.67
     >>> _support("To fix the LX340 pickup roller costs $45.", row, frozenset({"fix", "cost"}))
     1.0
-    >>> _support("It costs $49 [1].", "Repair: Pickup roller | LX340: $45")
-    0.0
+    >>> _support("It costs $49 [1].", row), _support("Yes, you pay to fix it.", row, frozenset({"pay", "fix"}))
+    (0.0, 0.0)
     """
     words = _statement_words(sentence)
     if not words or grounding.unsupported_figures(sentence, [candidate]):
         return 0.0
-    return len(words & (grounding.content_tokens(candidate) | context)) / len(words)
+    held = words & grounding.content_tokens(candidate)
+    if len(held) < MIN_OWN_SUPPORT * len(words):  # the candidate itself must state a good part of it
+        return 0.0
+    return len(held | words & context) / len(words)
 
 
 def about_another(sentence: str, question: str) -> bool:
@@ -259,10 +285,12 @@ def in_document_words(answer: str, texts: Sequence[str], min_support: float = MI
     candidates = [_with_pairs([c for c in document_sentences(t) if re.search(r"[^\W\d_]", c)
                                and not (question and about_another(c, question))]) for t in texts]
     asked = grounding.content_tokens(question)
-    context = [frozenset(asked & grounding.content_tokens(t)) for t in texts]  # the customer's words its chunk uses
+    # words held although the sentence lacks them: the customer's words its chunk uses, and its section's title
+    context = [frozenset(asked & grounding.content_tokens(t) | grounding.content_tokens(t.partition("\n")[0]))
+               for t in texts]
     kept: list[str] = []
     dropped: list[tuple[str, str]] = []
-    for sentence in _sentences(answer):
+    for sentence in (clause for whole in _sentences(answer) for clause in clauses(whole)):
         if not _statement_words(sentence) or not re.search(r"[^\W\d_]", strip_citations(sentence)):
             continue  # "2." (a list number split off), "This is found in document [1].": no statement
         cited = [n - 1 for n in cited_numbers(sentence, len(texts))]
