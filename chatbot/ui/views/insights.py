@@ -69,9 +69,9 @@ st.caption("Declined and rated-down questions grouped by topic, largest first. W
 if not report.gaps:
     st.info("No declined or rated-down questions in this period.")
 for number, gap in enumerate(report.gaps[:30]):
-    state = " ✅ resolved" if gap.resolved_by else ""
+    state = " · resolved" if gap.resolved_by else ""
     with st.expander(f"{gap.count}× ({gap.share:.1%}) {gap.representative}{state}", expanded=number < 3
-                     and not gap.resolved_by):
+                     and not gap.resolved_by, icon=":material/check_circle:" if gap.resolved_by else None):
         if gap.resolved_by:
             st.success(f"Answered by the curated answer to: {plain(gap.resolved_by)}")
         st.markdown("**Asked as**  \n" + "  \n".join(f"- {plain(q)}" for q in gap.examples))
