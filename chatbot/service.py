@@ -69,8 +69,6 @@ class Service:
         self._delivery_lock = threading.Lock()
         self._background: threading.Thread | None = None
         self._stop, self._wake = threading.Event(), threading.Event()
-        if settings.handoff_webhook_url or settings.retain_days:
-            self.start_background()
 
     # --- models ------------------------------------------------------------------------------
     @property
@@ -415,7 +413,10 @@ class Service:
 
     def start_background(self) -> None:
         """Start (once) the loop that delivers due hand-offs every few seconds (so hand-offs stored while the
-        helpdesk or this server was down are sent) and deletes expired conversations daily."""
+        helpdesk or this server was down are sent) and deletes expired conversations daily; the web app's
+        server starts it (a command-line call delivers only what it is asked to). Nothing to do: no thread."""
+        if not (self.settings.handoff_webhook_url or self.settings.retain_days):
+            return
         with self._model_lock:
             if self._background is not None:
                 return

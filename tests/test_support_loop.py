@@ -99,6 +99,31 @@ def test_handoff_is_stored_then_delivered_signed_and_retried_until_the_helpdesk_
         receiver.stop()
 
 
+def test_a_restarted_server_sends_what_was_pending(tmp_path, echo_model, hashed_embeddings):
+    from chatbot.service import make_service
+
+    receiver = WebhookReceiver(secret="k")
+    port = receiver.start()
+    receiver.stop()
+    settings = make_settings(tmp_path / "home", handoff_webhook_url=f"http://127.0.0.1:{port}/",
+                             handoff_webhook_secret="k", handoff_retry_s=0.2)
+    before = make_service(settings, chat_model=echo_model, embeddings=hashed_embeddings)
+    before.ask("What is the capital of Australia?", conversation_id="c1")
+    before.request_handoff("c1", "ana@example.com")
+    _wait(lambda: before.handoffs()[0].attempts >= 1)
+    before.stop_background()  # the server stops with the hand-off undelivered
+
+    receiver.start(port)
+    after = make_service(settings, chat_model=echo_model, embeddings=hashed_embeddings)
+    try:
+        after.start_background()  # what the web app does at start
+        _wait(lambda: after.handoffs()[0].delivery == "delivered")
+        assert len(receiver.received) == 1 and receiver.received[0]["valid_signature"]
+    finally:
+        after.stop_background()
+        receiver.stop()
+
+
 def test_signature_and_backoff():
     body = b'{"x": 1}'
     assert handoffs.verify("k", body, handoffs.sign("k", body))

@@ -18,6 +18,7 @@ def get_service() -> Service:
     service = make_service(Settings())
     service.ensure_sample_kb()
     service.warm()
+    service.start_background()  # hand-offs pending delivery (also those stored before a restart), retention
     return service
 
 
