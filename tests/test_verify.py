@@ -171,6 +171,38 @@ def test_one_table_row_close_to_the_question_passes_the_relevance_gate(tmp_path,
         assert service.ask(question).refused is not by_row
 
 
+class CountingEchoModel(EchoChatModel):
+    written: list[str] = []  # every piece streamed so far
+
+    def _stream(self, messages, stop=None, run_manager=None, **kwargs):
+        for chunk in super()._stream(messages, stop, run_manager, **kwargs):
+            self.written.append(str(chunk.message.content))
+            yield chunk
+
+
+def test_a_checked_sentence_is_shown_while_the_model_writes_the_next(tmp_path, embeddings):
+    first = "A defective grinder gets a prepaid return label [1]. "
+    second = "If you changed your mind, you pay the return shipping yourself [1]."
+    model = CountingEchoModel(replies=[first + second])
+    settings = make_settings(tmp_path / "home", verify_answers=True, context_chars=0, answer_style="document")
+    service = make_service(settings, chat_model=model, embeddings=embeddings)
+    service.ingest_bytes("returns.md", RETURNS)
+    model.written.clear()
+    events = service.stream("who pays return shipping for a defective grinder?")
+    kinds, written_at_first_token = [], None
+    for event in events:
+        kinds.append(event.kind)
+        if event.kind == "token" and written_at_first_token is None:
+            written_at_first_token = len(model.written)
+        if event.kind == "done":
+            answer = event.answer
+    assert kinds.index("status") < kinds.index("token")  # "Checking the answer…" while the first is written
+    assert written_at_first_token < len(first.split()) + 3  # shown before the second sentence was written
+    assert answer.text == ("If your grinder arrived defective, we email you a prepaid return label, so the return "
+                           "costs you nothing. [1] If you changed your mind, you pay the return shipping yourself. [1]")
+    assert 0 < answer.ttft_s <= answer.latency_s
+
+
 def test_a_follow_up_whose_referent_is_in_the_earlier_answer_carries_it(tmp_path, embeddings):
     service, model = checked_service(tmp_path, embeddings, ["How much is a repair quote?", "I don't know."])
     service.ingest_bytes("returns.md", RETURNS)

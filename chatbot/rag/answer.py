@@ -20,9 +20,11 @@ from chatbot.rag.evidence import ExcerptSelector
 from chatbot.rag.keyword import codes
 from chatbot.rag.loops import cut_loop, loop_start
 from chatbot.rag.retrieval import HybridRetriever, body_snippet
+from chatbot.rag.sentences import split_sentences
 from chatbot.types import Answer, Mode, ServiceError, Source, StreamEvent, Turn
 
 QUOTE_CHARS = 700  # longest quote of a source shown under an answer
+CHECKING = "Checking the answer against the documents…"  # shown while an answer is held for its checks
 Arm = Callable[[Mode], tuple[BaseChatModel, bool]]
 """arm(mode) -> (the model that answers, whether it answers from the retrieved documents)."""
 
@@ -39,6 +41,44 @@ class _Attempt:
     hold: bool = False  # tokens are kept back until the answer is checked; then it is shown whole
     shown_at: float = 0.0  # when a held answer was shown: what the customer waited for its first word
     messages: list = field(default_factory=list)  # the prompt the answer was written from
+    release: _Release | None = None  # shows a held answer sentence by sentence as each passes the checks
+
+
+class _Release:
+    """A held answer shown sentence by sentence: as soon as the model has finished a sentence, `check` turns it
+    into what the customer sees (the document sentences that state it, none when it fails) and that is shown,
+    so the customer reads the first checked sentence while the model writes the next. Nothing is shown of an
+    answer that starts by declining; a document sentence is shown once."""
+
+    def __init__(self, check: Callable[[str], list[str]]):
+        self.check = check
+        self.checked = 0  # model sentences checked so far
+        self.shown: list[str] = []
+        self.text = ""  # what has been shown, as one string
+        self.declined = False
+
+    def feed(self, written: str, final: bool = False) -> Iterator[str]:
+        """The pieces to show now, given everything the model has written so far."""
+        sentences = [s for s in split_sentences(written.strip()) if s.strip()]
+        complete = sentences if final else sentences[:-1]  # the last may still be growing
+        if self.declined or not complete:
+            return
+        if not self.checked and prompts.is_refusal(complete[0]):
+            self.declined = True
+            return
+        for sentence in complete[self.checked:]:
+            self.checked += 1
+            for part in self.check(sentence):
+                if part in self.shown:
+                    continue
+                joiner = "" if not self.shown else "\n\n" if " | " in part or " | " in self.shown[-1] else " "
+                self.shown.append(part)
+                self.text += joiner + part
+                yield joiner + part
+
+
+def _released(attempt: _Attempt) -> bool:
+    return attempt.release is not None and bool(attempt.release.shown)
 
 
 def model_name(model: BaseChatModel) -> str:
@@ -133,22 +173,32 @@ class Answerer:
             yield finish(text, True, _Attempt(ttft=time.perf_counter() - started), closest)
             return
 
-        attempt = _Attempt(hold=checking)
+        # in the documents' words each sentence is checked on its own, so it is shown as soon as it is checked
+        by_sentence = in_doc_words and not self.settings.verify_with_model
+        attempt = _Attempt(hold=checking, release=self._release(model, prepared, texts, shown) if by_sentence else None)
         yield from self._generate(model, retrieves, prepared, shown, excerpts, started, attempt)
         if (refuse and retrieves and prompts.is_refusal(attempt.text) and self.settings.second_look
-                and list(prepared["excerpts"]) != list(prepared["texts"])):
+                and list(prepared["excerpts"]) != list(prepared["texts"]) and not _released(attempt)):
             # Declined from the excerpts: the answer may sit in a part of the chunks they left out. Read the
             # whole retrieved chunks before handing off, so that a decline means the documents lack it.
             if not checking:
                 yield StreamEvent("reset")
             prepared = {**prepared, "excerpts": list(prepared["texts"])}
             shown, texts, excerpts = in_prompt(prepared)
-            attempt = _Attempt(hold=checking)  # its first token is the answer's: what the customer waits for
+            # its first token is the answer's: what the customer waits for
+            attempt = _Attempt(hold=checking, release=self._release(model, prepared, texts, shown) if by_sentence
+                               else None)
             yield from self._generate(model, retrieves, prepared, shown, texts, started, attempt)
         text = cut_loop(attempt.text)  # a loop the decoding guard let through ends the answer
-        if checking and not prompts.is_refusal(text):
-            yield StreamEvent("status", token="Checking the answer against the documents…")
-        if in_doc_words and not prompts.is_refusal(text):
+        if attempt.release is not None:
+            for piece in attempt.release.feed(text, final=True):
+                attempt.shown_at = attempt.shown_at or time.perf_counter() - started
+                yield StreamEvent("token", token=piece)
+            if attempt.release.shown:
+                yield finish(attempt.release.text, False, attempt, attempt.sources)
+                return
+            text = ""  # it declined, or no sentence passed: the hand-off below
+        if in_doc_words and attempt.release is None and text and not prompts.is_refusal(text):
             # each sentence is shown as the document sentence that states it, whole (or dropped when none does)
             text = verify.in_document_words(text, texts, question=prepared["standalone"]).text
         elif refuse and retrieves and not prompts.is_refusal(text):
@@ -172,6 +222,21 @@ class Answerer:
             yield StreamEvent("token", token=text)
         yield finish(text, False, attempt, attempt.sources)
 
+    def _release(self, model: BaseChatModel, prepared: dict, texts: Sequence[str],
+                 shown: Sequence[Source]) -> _Release:
+        """Sentence-by-sentence release of an answer shown in the documents' words: each model sentence becomes
+        the document sentences that state it, each kept when its source is about what the customer named."""
+        question = prepared["standalone"]
+
+        def check(sentence: str) -> list[str]:
+            parts = verify.in_document_words(sentence, texts, question=question).parts
+            if self.settings.refuse and self.settings.verify_answers:
+                parts = [p for p in parts if verify.has_statement(
+                    verify.check_entities(p, question, texts, [s.doc_id for s in shown], self.retriever.mentions).text)]
+            return parts
+
+        return _Release(check)
+
     def _verified(self, model: BaseChatModel, question: str, text: str, attempt: _Attempt,
                   texts: Sequence[str], shown: Sequence[Source]) -> str:
         """The answer with the sentences that fail a check removed (chatbot/rag/verify.py): first whether
@@ -192,6 +257,8 @@ class Answerer:
             attempt.messages = prompts.rag_messages(prepared["standalone"], shown, quoted,
                                                     self.settings.refuse and self.settings.model_declines)
         yield StreamEvent("sources", sources=attempt.sources)
+        if attempt.hold:
+            yield StreamEvent("status", token=CHECKING)
         generate = make_generate_step(model, with_context=retrieves,
                                       may_decline=self.settings.refuse and self.settings.model_declines,
                                       decline_confidence=self.settings.decline_confidence,
@@ -209,6 +276,10 @@ class Answerer:
             attempt.text += piece
             if not attempt.hold:
                 yield StreamEvent("token", token=piece)
+            elif attempt.release is not None:
+                for shown_piece in attempt.release.feed(attempt.text):
+                    attempt.shown_at = attempt.shown_at or time.perf_counter() - started
+                    yield StreamEvent("token", token=shown_piece)
             if loop_start(attempt.text) is not None:  # stuck in a loop: nothing more worth waiting for
                 break
 

@@ -114,6 +114,7 @@ class Checked:
 
     text: str
     dropped: list[tuple[str, str]] = field(default_factory=list)
+    parts: list[str] = field(default_factory=list)  # what `text` joins (in_document_words: the sentences shown)
 
 
 def _sentences(answer: str) -> list[str]:
@@ -307,8 +308,16 @@ def in_document_words(answer: str, texts: Sequence[str], min_support: float = MI
         shown = f"{best[4]} [{best[3] + 1}]"
         if shown not in kept:
             kept.append(shown)
-    joiner = "\n\n" if any(" | " in k for k in kept) else " "
-    return Checked(joiner.join(kept), dropped)
+    return Checked(join_shown(kept), dropped, kept)
+
+
+def join_shown(parts: Sequence[str]) -> str:
+    """Shown sentences as one answer: a paragraph each when one is a table row, else one paragraph.
+
+    >>> join_shown(["A. [1]", "B. [2]"]), join_shown(["Plan: X | Price: 5 [1]", "B. [1]"])
+    ('A. [1] B. [2]', 'Plan: X | Price: 5 [1]\\n\\nB. [1]')
+    """
+    return ("\n\n" if any(" | " in p for p in parts) else " ").join(parts)
 
 
 def _with_pairs(sentences: Sequence[str]) -> list[tuple[str, int]]:
