@@ -113,7 +113,7 @@ def backoff_s(attempts: int, base_s: float) -> float:
     >>> [backoff_s(n, 30) for n in (1, 2, 3)], backoff_s(20, 30)
     ([30.0, 60.0, 120.0], 3600.0)
     """
-    return min(MAX_BACKOFF_S, base_s * 2 ** max(0, attempts - 1))
+    return float(min(MAX_BACKOFF_S, base_s * 2 ** max(0, attempts - 1)))
 
 
 # --- the queue ---------------------------------------------------------------------------------------------

@@ -217,7 +217,7 @@ def cluster(vectors: np.ndarray, weights: Sequence[int] | None = None, similarit
 
     >>> v = np.array([[1, 0], [0.96, 0.28], [0, 1], [0.28, 0.96], [0.6, 0.8]], dtype=np.float32)
     >>> cluster(v, similarity=0.9)
-    [[4, 3], [0, 1], [2]]
+    [[3, 2, 4], [0, 1]]
     """
     n = len(vectors)
     if n == 0:
