@@ -70,11 +70,24 @@ def purity(groups: list[list[str]], labels: dict[str, str], counts: Counter, min
     return (hit / total if total else 0.0), total
 
 
+def distinct_purity(groups: list[list[str]], labels: dict[str, str], origin: dict[str, int]) -> tuple[float, int, int]:
+    """Purity counting each dataset question once (its typed variants fall together trivially), over the
+    clusters holding 2+ distinct questions: (purity, distinct questions in them, distinct gap questions)."""
+    hit = total = everything = 0
+    for group in groups:
+        distinct = {origin[q]: labels[q] for q in group}
+        everything += len(distinct)
+        if len(distinct) >= 2:
+            hit += Counter(distinct.values()).most_common(1)[0][1]
+            total += len(distinct)
+    return (hit / total if total else 0.0), total, everything
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--passes", type=int, default=3)
     parser.add_argument("--limit", type=int, default=0, help="questions per dataset (0: all)")
-    parser.add_argument("--thresholds", default="0.45,0.55,0.65", help="CHATBOT_GAP_SIMILARITY values compared")
+    parser.add_argument("--thresholds", default="0.45,0.55,0.6,0.65", help="CHATBOT_GAP_SIMILARITY values compared")
     parser.add_argument("--keep", default="", help="keep the bench home in this folder")
     args = parser.parse_args()
 
@@ -131,6 +144,7 @@ def main() -> None:
     for q in questions:
         by_conv[(q["set"], q["conversation"])].append(q)
     labels: dict[str, tuple[str, str]] = {}
+    origin: dict[str, int] = {}  # asked text -> the dataset question it came from (its variants share it)
     turns = declined = rated_down = 0
     started = time.perf_counter()
     for p in range(args.passes):
@@ -143,6 +157,7 @@ def main() -> None:
                 turns += 1
                 key = " ".join(answer.question.split())
                 labels[key] = (q["doc_label"], q["domain_label"])
+                origin[key] = id(q)
                 if answer.refused:
                     declined += 1
                 elif not {doc_title.get(s.doc_id) for s in answer.sources} & set(q["gold"]) and rng.random() < 0.5:
@@ -154,8 +169,8 @@ def main() -> None:
 
     # --- purity of the gaps -------------------------------------------------------------------------
     print("\n| gap similarity | gaps | gap questions | purity vs document | in clusters of 3+ (share) | purity 3+ "
-          "vs document | purity vs domain |")
-    print("|---:|---:|---:|---:|---:|---:|---:|")
+          "vs document | purity vs domain | distinct questions grouped with others (share) | their purity |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for threshold in [float(t) for t in args.thresholds.split(",")]:
         report = insights.build(service.engine, embeddings.embed_documents, cluster_model, days=30,
                                 similarity=threshold)
@@ -169,8 +184,9 @@ def main() -> None:
         p_doc, n = purity(groups, doc_labels, counts)
         p_doc3, n3 = purity(groups, doc_labels, counts, 3)
         p_dom, _ = purity(groups, dom_labels, counts)
+        p_distinct, grouped, distinct = distinct_purity(groups, doc_labels, origin)
         print(f"| {threshold:.2f} | {len(groups)} | {n} | {p_doc:.3f} | {n3} ({n3 / max(1, n):.0%}) | {p_doc3:.3f} | "
-              f"{p_dom:.3f} |")
+              f"{p_dom:.3f} | {grouped} of {distinct} ({grouped / max(1, distinct):.0%}) | {p_distinct:.3f} |")
 
     # --- page time at 1k and 10k conversations ---------------------------------------------------------
     print("\n| conversations | questions | gap questions | gaps | page build (s), first | again |")
@@ -178,7 +194,6 @@ def main() -> None:
     with service.engine.connect() as conn:
         base_convs = conn.execute(select(db.conversations)).all()
         base_msgs = conn.execute(select(db.messages).order_by(db.messages.c.id)).all()
-        base_fb = conn.execute(select(db.feedback)).all()
     msgs_by_conv: dict[str, list] = defaultdict(list)
     for m in base_msgs:
         msgs_by_conv[m.conversation_id].append(m)
@@ -203,9 +218,7 @@ def main() -> None:
             conn.execute(insert(db.conversations), conv_rows)
             for start in range(0, len(msg_rows), 5000):
                 conn.execute(insert(db.messages), msg_rows[start : start + 5000])
-            extra = target // max(1, len(base_convs))
-            conn.execute(insert(db.feedback), [{k: v for k, v in r._mapping.items() if k != "id"}
-                                               for r in base_fb for _ in range(extra)] or [])
+            # the ratings stay as copied: a rating marks every copy of the answer it rated
         times, report = [], None
         for _ in range(2):
             started = time.perf_counter()
