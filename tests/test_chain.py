@@ -132,8 +132,8 @@ def test_a_figure_no_document_states_is_not_passed_on(settings, embeddings):
 def test_with_model_declines_off_the_rules_leave_declining_to_the_gate(settings, embeddings, monkeypatch):
     seen: list[bool] = []
     real = prompts.rag_messages
-    monkeypatch.setattr(prompts, "rag_messages", lambda q, s, t, may_decline=True: seen.append(may_decline)
-                        or real(q, s, t, may_decline))
+    monkeypatch.setattr(prompts, "rag_messages", lambda q, s, t, may_decline=True, earlier=(): seen.append(
+        may_decline) or real(q, s, t, may_decline, earlier))
     service = scripted_service(settings.model_copy(update={"model_declines": False}), embeddings,
                                "The SL-300 costs $79 [1].")
     assert not service.ask("How much does the SL-300 cost?").refused

@@ -97,7 +97,10 @@ def make_generate_step(model: BaseChatModel, with_context: bool, may_decline: bo
         if not with_context:
             return as_langchain(prompts.closed_book_messages(x["standalone"]))
         sources, _, excerpts = in_prompt(x)
-        return as_langchain(prompts.rag_messages(x["standalone"], sources, excerpts, may_decline))
+        # a follow-up whose rewrite failed is asked as written, after the turn it leans on
+        earlier = prompts.conversation_turns(x.get("question", ""), x["standalone"], x.get("history") or [])
+        question = x["question"] if earlier else x["standalone"]
+        return as_langchain(prompts.rag_messages(question, sources, excerpts, may_decline, earlier))
 
     threshold = decline_confidence if with_context and may_decline else None
     penalty = None if with_context else closed_book_penalty

@@ -50,6 +50,7 @@ CONDENSE_INSTRUCTION = (
     "Reply with the question only."
 )
 HISTORY_TURN_CHARS = 400  # longest part of an earlier turn shown to the rewrite
+_FALLBACK_OPEN = " (earlier question: "  # how a failed rewrite's fallback carries the earlier turn
 FALLBACK_ANSWER_CHARS = 200  # longest part of the earlier answer a follow-up carries when its rewrite fails
 
 # Phrases by which a model declines; checked at the start of an answer, case-insensitively.
@@ -85,11 +86,50 @@ def format_context(sources: Sequence[Source], texts: Sequence[str]) -> str:
 
 
 def rag_messages(question: str, sources: Sequence[Source], texts: Sequence[str],
-                 may_decline: bool = True) -> list[Message]:
-    """Messages for answering from retrieved documents (RAG and hybrid arms)."""
+                 may_decline: bool = True, earlier: Sequence[Turn] = ()) -> list[Message]:
+    """Messages for answering from retrieved documents (RAG and hybrid arms). `earlier`: the turns a follow-up
+    leans on, shown before it when its stand-alone rewrite failed (`conversation_turns`).
+
+    >>> user = rag_messages("and on a Sunday?", [], [], earlier=[Turn("user", "Opening hours?"),
+    ...                     Turn("assistant", "9 to 5 [1].")])[1]["content"]
+    >>> print(user[user.index("Earlier"):])
+    Earlier in this conversation the customer asked: Opening hours?
+    You answered: 9 to 5 .
+    <BLANKLINE>
+    The customer now asks: and on a Sunday?
+    """
     rules = RAG_RULES if may_decline else RAG_RULES_NO_DECLINE
-    user = f"{rules}\n\n{format_context(sources, texts)}\n\nQuestion: {question}"
+    asked = f"Question: {question}"
+    if earlier:
+        lines = [f"Earlier in this conversation the customer asked: {_clip(t.content)}" if t.role == "user" else
+                 f"You answered: {_clip(MARK.sub(' ', t.content.split(chr(10) * 2)[0]), FALLBACK_ANSWER_CHARS)}"
+                 for t in earlier]
+        asked = "\n".join(lines) + f"\n\nThe customer now asks: {question}"
+    user = f"{rules}\n\n{format_context(sources, texts)}\n\n{asked}"
     return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}]
+
+
+def conversation_turns(question: str, standalone: str, history: Sequence[Turn]) -> list[Turn]:
+    """The earlier turns the answer prompt shows before a follow-up whose rewrite failed (its stand-alone
+    question is the follow-up with the earlier turn in brackets, `clean_standalone`): the last question and its
+    answer (none when that answer was a hand-off). Empty when the rewrite stands on its own.
+
+    >>> h = [Turn("user", "Repair cost?"), Turn("assistant", "A €25 fee [1].")]
+    >>> conversation_turns("and if I say no?", clean_standalone("", "and if I say no?", h), h)[1].content
+    'A €25 fee [1].'
+    >>> conversation_turns("and if I say no?", "What if I decline the repair quote?", h)
+    []
+    """
+    if not history or not standalone.startswith(f"{question}{_FALLBACK_OPEN}"):
+        return []
+    last_user = next((i for i in range(len(history) - 1, -1, -1) if history[i].role == "user"), None)
+    if last_user is None:
+        return []
+    turns = [history[last_user]]
+    answer = next((t for t in history[last_user + 1:] if t.role == "assistant"), None)
+    if answer is not None and not answer.content.startswith(REFUSAL_TEXT[:40]):
+        turns.append(answer)
+    return turns
 
 
 def closed_book_messages(question: str) -> list[Message]:
@@ -186,7 +226,7 @@ def clean_standalone(rewritten: str, question: str, history: Sequence[Turn]) -> 
     last_answer = "" if last_answer.startswith(REFUSAL_TEXT[:40]) else last_answer  # a hand-off says nothing
     said = _clip(MARK.sub(" ", last_answer.split("\n\n")[0]), FALLBACK_ANSWER_CHARS) if last_answer else ""
     earlier = f"earlier question: {_clip(last_user)}" + (f"; earlier answer: {said}" if said else "")
-    return f"{question} ({earlier})"
+    return f"{question}{_FALLBACK_OPEN}{earlier.removeprefix('earlier question: ')})"
 
 
 _ENGLISH_WORDS = frozenset(
