@@ -25,6 +25,7 @@ from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from starlette.background import BackgroundTask
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from chatbot import conversations, ratelimit
@@ -293,8 +294,6 @@ def create_app(service: Service) -> FastAPI:
         if url is not None and not url.startswith(("https://", "http://")):
             raise ApiError(400, "url must start with https:// or http://", param="url")
         data = await request.body()
-        from starlette.concurrency import run_in_threadpool
-
         result = await run_in_threadpool(service.ingest_bytes, Path(name).name, data, url)
         outcome = {"status": result.status, "doc_id": result.doc_id, "title": result.title, "chunks": result.chunks,
                    "reason": result.reason}
