@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from chatbot.insights import PERSON_MODEL
 from chatbot.service import Service, ServiceError
 from chatbot.types import Answer
 
@@ -19,7 +20,9 @@ def handoff_form(service: Service, answer: Answer, conversation_id: str, key: st
                    icon=":material/mark_email_read:")
         return
     reason = "declined" if answer.refused else "asked"
-    if answer.refused and service.wants_person(answer.question):
+    if answer.refused and answer.model == PERSON_MODEL:  # a topic the team set to always hand off
+        reason = "topic"
+    elif service.wants_person(answer.question):
         reason = "asked"
     with st.form(f"handoff-{key}", border=True):
         st.markdown("**Talk to a person**: leave your email or phone and our support team will get back to you "
