@@ -45,7 +45,7 @@ _NOT_NAMES = frozenset(
 # An answer sentence is shown in a document's words only when one document sentence holds at least this share of
 # its content words (and every figure it states).
 MIN_SUPPORT = 0.5
-# ...and at least this share without the words its context lends (the customer's, the section title's).
+# ...and, for an answer sentence that only restates the customer's words, at least this share on its own.
 MIN_OWN_SUPPORT = 0.34
 _LEAD = re.compile(r"^\s*(?:[-*•]\s+|\d+[.)]\s+|[QA]:\s+)")  # a list mark or an FAQ's "A:" before a sentence
 CHECK_QUESTION = (
@@ -222,7 +222,8 @@ def document_sentences(text: str) -> list[str]:
 
 
 # Words a model uses to talk about its sources, not about the customer's case ("According to document [2], …").
-_META = frozenset(tokenize("yes according document documents doc source sources text context provided state states "
+_META = frozenset(tokenize("yes should would could need needs please according document documents doc source sources "
+                           "text context provided state states "
                            "stated mention mentions mentioned found information answer question"))
 
 
@@ -230,11 +231,12 @@ def _statement_words(sentence: str) -> set[str]:
     return grounding.content_tokens(sentence) - _META
 
 
-def _support(sentence: str, candidate: str, context: frozenset[str] = frozenset()) -> float:
+def _support(sentence: str, candidate: str, context: frozenset[str] = frozenset(), context_text: str = "") -> float:
     """How well one document sentence supports one answer sentence: the share of the answer sentence's content
     words it holds, or 0 when the answer states a figure it does not. `context`: words that count as held
     although the candidate lacks them (the customer's own words that the candidate's chunk also uses: "price
-    to fix" for a table row "Repair: Paper pickup roller | LX340: $45" under "Out-of-warranty repair prices").
+    to fix" for a table row "Repair: Paper pickup roller | LX340: $45" under "Out-of-warranty repair prices");
+    `context_text`: where those words come from, whose figures the candidate need not repeat (the "E-104" asked).
 
     >>> row = "Repair: Pickup roller | LX340: $45"
     >>> round(_support("To fix the LX340 pickup roller costs $45.", row), 2)
@@ -243,12 +245,22 @@ def _support(sentence: str, candidate: str, context: frozenset[str] = frozenset(
     1.0
     >>> _support("It costs $49 [1].", row), _support("Yes, you pay to fix it.", row, frozenset({"pay", "fix"}))
     (0.0, 0.0)
+    >>> intro = "When the Hub is offline, the app shows E-104 and the LED turns amber."
+    >>> asked = "how do I fix E-104 on my hub"
+    >>> context = frozenset(grounding.content_tokens(asked))
+    >>> _support("To fix E-104, restart the Hub [1].", intro, context, asked)  # it adds "restart"
+    0.0
+    >>> _support("To fix E-104, restart the Hub [1].", "Restart the Hub.", context, asked)
+    1.0
     """
     words = _statement_words(sentence)
-    if not words or grounding.unsupported_figures(sentence, [candidate]):
+    if not words or grounding.unsupported_figures(sentence, [candidate, context_text]):
         return 0.0
     held = words & grounding.content_tokens(candidate)
-    if len(held) < MIN_OWN_SUPPORT * len(words):  # the candidate itself must state a good part of it
+    new = words - context  # what the answer adds to the customer's words and the section's title
+    if new and len(held & new) < MIN_SUPPORT * len(new):  # the candidate must state most of it: "restart"
+        return 0.0
+    if not new and len(held) < MIN_OWN_SUPPORT * len(words):  # an answer that only restates the question
         return 0.0
     return len(held | words & context) / len(words)
 
@@ -289,6 +301,7 @@ def in_document_words(answer: str, texts: Sequence[str], min_support: float = MI
     # words held although the sentence lacks them: the customer's words its chunk uses, and its section's title
     context = [frozenset(asked & grounding.content_tokens(t) | grounding.content_tokens(t.partition("\n")[0]))
                for t in texts]
+    context_text = [f"{question}\n{t.partition(chr(10))[0]}" for t in texts]
     kept: list[str] = []
     dropped: list[tuple[str, str]] = []
     for sentence in (clause for whole in _sentences(answer) for clause in clauses(whole)):
@@ -296,16 +309,20 @@ def in_document_words(answer: str, texts: Sequence[str], min_support: float = MI
             continue  # "2." (a list number split off), "This is found in document [1].": no statement
         cited = [n - 1 for n in cited_numbers(sentence, len(texts))]
         order = cited + [i for i in range(len(texts)) if i not in cited]
-        scored = [(_support(sentence, candidate, context[i]), -rank, single, i, candidate)
+        words = _statement_words(sentence)
+        # best support first; on a tie the cited text, then a single sentence before two, then the sentence that
+        # itself holds more of the answer's words
+        scored = [(_support(sentence, candidate, context[i], context_text[i]), -rank, single,
+                   len(words & grounding.content_tokens(candidate)), i, candidate)
                   for rank, i in enumerate(order) for candidate, single in candidates[i]]
         # the cited document's best sentence when it supports the answer (small models cite the right document
         # more often than another document's sentence happens to share more words), else the best of all
-        best = max((x for x in scored if x[3] in cited and x[0] >= min_support), default=None) or max(
+        best = max((x for x in scored if x[4] in cited and x[0] >= min_support), default=None) or max(
             scored, default=None)
         if best is None or best[0] < min_support:
             dropped.append((sentence, "no sentence of the documents states it"))
             continue
-        shown = f"{best[4]} [{best[3] + 1}]"
+        shown = f"{best[5]} [{best[4] + 1}]"
         if shown not in kept:
             kept.append(shown)
     return Checked(join_shown(kept), dropped, kept)
@@ -328,7 +345,7 @@ def _with_pairs(sentences: Sequence[str]) -> list[tuple[str, int]]:
     >>> _with_pairs(["- A.", "B."])
     [('A.', 1), ('B.', 1), ('A. B.', 0)]
     """
-    clean = [_LEAD.sub("", s) for s in sentences]
+    clean = [_LEAD.sub("", s).replace("**", "").replace("__", "") for s in sentences]  # shown as plain text
     return [(s, 1) for s in clean] + [(f"{a} {b}", 0) for a, b in zip(clean, clean[1:])
                                       if not (" | " in a and " | " in b)]  # a table row is whole: not two
 
