@@ -114,8 +114,9 @@ class Answer:
 
     @property
     def tokens_per_s(self) -> float:
+        # a checked answer is shown once written: too short a window after its first word measures nothing
         gen = self.latency_s - self.ttft_s
-        return self.output_tokens / gen if gen > 0 and self.output_tokens else 0.0
+        return self.output_tokens / gen if gen > 0.5 and self.output_tokens else 0.0
 
     def to_dict(self) -> dict:
         return {
