@@ -175,7 +175,7 @@ class Answerer:
 
         # in the documents' words each sentence is checked on its own, so it is shown as soon as it is checked
         by_sentence = in_doc_words and not self.settings.verify_with_model
-        attempt = _Attempt(hold=checking, release=self._release(model, prepared, texts, shown) if by_sentence else None)
+        attempt = _Attempt(hold=checking, release=self._release(prepared, texts, shown) if by_sentence else None)
         yield from self._generate(model, retrieves, prepared, shown, excerpts, started, attempt)
         if (refuse and retrieves and prompts.is_refusal(attempt.text) and self.settings.second_look
                 and list(prepared["excerpts"]) != list(prepared["texts"]) and not _released(attempt)):
@@ -186,8 +186,7 @@ class Answerer:
             prepared = {**prepared, "excerpts": list(prepared["texts"])}
             shown, texts, excerpts = in_prompt(prepared)
             # its first token is the answer's: what the customer waits for
-            attempt = _Attempt(hold=checking, release=self._release(model, prepared, texts, shown) if by_sentence
-                               else None)
+            attempt = _Attempt(hold=checking, release=self._release(prepared, texts, shown) if by_sentence else None)
             yield from self._generate(model, retrieves, prepared, shown, texts, started, attempt)
         text = cut_loop(attempt.text)  # a loop the decoding guard let through ends the answer
         if attempt.release is not None:
@@ -222,8 +221,7 @@ class Answerer:
             yield StreamEvent("token", token=text)
         yield finish(text, False, attempt, attempt.sources)
 
-    def _release(self, model: BaseChatModel, prepared: dict, texts: Sequence[str],
-                 shown: Sequence[Source]) -> _Release:
+    def _release(self, prepared: dict, texts: Sequence[str], shown: Sequence[Source]) -> _Release:
         """Sentence-by-sentence release of an answer shown in the documents' words: each model sentence becomes
         the document sentences that state it, each kept when its source is about what the customer named."""
         question = prepared["standalone"]

@@ -112,15 +112,16 @@ class ExcerptSelector:
         self.query_vector = query_vector or (lambda q: np.asarray(embeddings.embed_query(q), dtype=np.float32))
         self._sentences = VectorCache(cache_size)
 
-    def _vectors(self, texts: list[str]) -> np.ndarray:
-        return self._sentences.get(texts, self.embeddings.embed_documents)
+    def _vectors(self, found: Sequence[Unit]) -> np.ndarray:
+        """Each unit's vector, read with its table header (cached)."""
+        return self._sentences.get([f"{u.lead} {u.text}".strip() for u in found], self.embeddings.embed_documents)
 
     def scores(self, question: str, found: Sequence[Unit]) -> list[float]:
         """Half cosine similarity, half the share of the question's keyword weight (idf) a unit holds."""
         asked = {term: self.idf(term) for term in set(tokenize(question))}
         weight = sum(asked.values()) or 1.0
         qvec = self.query_vector(question)
-        cosine = self._vectors([f"{u.lead} {u.text}".strip() for u in found]) @ qvec
+        cosine = self._vectors(found) @ qvec
         return [0.5 * float(c) + 0.5 * sum(asked.get(t, 0.0) for t in set(tokenize(f"{u.lead} {u.text}"))) / weight
                 for u, c in zip(found, cosine, strict=True)]
 
@@ -129,7 +130,7 @@ class ExcerptSelector:
         found = [u for index, text in enumerate(texts) for u in units(text, index)[1]]
         if not found:
             return 0.0
-        return float(np.max(self._vectors([f"{u.lead} {u.text}".strip() for u in found]) @ self.query_vector(question)))
+        return float(np.max(self._vectors(found) @ self.query_vector(question)))
 
     def select(self, question: str, texts: Sequence[str], budget: int) -> list[str]:
         """One excerpt per chunk ("" for a chunk with nothing kept), together at most `budget`

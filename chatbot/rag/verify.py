@@ -305,11 +305,11 @@ def in_document_words(answer: str, texts: Sequence[str], min_support: float = MI
     kept: list[str] = []
     dropped: list[tuple[str, str]] = []
     for sentence in (clause for whole in _sentences(answer) for clause in clauses(whole)):
-        if not _statement_words(sentence) or not re.search(r"[^\W\d_]", strip_citations(sentence)):
+        words = _statement_words(sentence)
+        if not words or not re.search(r"[^\W\d_]", strip_citations(sentence)):
             continue  # "2." (a list number split off), "This is found in document [1].": no statement
         cited = [n - 1 for n in cited_numbers(sentence, len(texts))]
         order = cited + [i for i in range(len(texts)) if i not in cited]
-        words = _statement_words(sentence)
         # best support first; on a tie the cited text, then a single sentence before two, then the sentence that
         # itself holds more of the answer's words
         scored = [(_support(sentence, candidate, context[i], context_text[i]), -rank, single,
